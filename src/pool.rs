@@ -1,0 +1,246 @@
+//! [`ThreadPool`]: the public face. Submitting work, and the pool's
+//! lifecycle (close, terminate, join, shutdown, drop).
+
+use std::fmt;
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+
+use std::sync::Arc;
+
+use crate::builder::Builder;
+use crate::error::{BuildError, TaskError};
+use crate::handle::AsyncResult;
+use crate::registry::Registry;
+
+/// A work-stealing thread pool whose submissions return [`AsyncResult`]
+/// handles.
+///
+/// `ThreadPool` is `Send + Sync`: share it with an `Arc`; tasks may submit to
+/// their own pool. Tasks run only on the pool's worker threads.
+///
+/// # Shutting down
+///
+/// * [`close`](ThreadPool::close): accept no new work; queued work still runs.
+/// * [`terminate`](ThreadPool::terminate): accept no new work and cancel
+///   what has not started.
+/// * [`join`](ThreadPool::join): close, then wait until every worker exited.
+/// * [`shutdown`](ThreadPool::shutdown): `concurrent.futures` style.
+/// * Drop: a normal pool closes and joins (all queued work runs first, as
+///   leaving a `with ThreadPoolExecutor(...)` block does); a daemon pool
+///   ([`Builder::daemon`]) closes and returns at once.
+///
+/// # Examples
+///
+/// ```
+/// use futurepool::ThreadPool;
+///
+/// let pool = ThreadPool::new(4).unwrap();
+/// let handles: Vec<_> = (0..10u64).map(|i| pool.submit(move || i * i)).collect();
+/// let squares: Vec<u64> = handles.into_iter().map(|h| h.get().unwrap()).collect();
+/// assert_eq!(squares[9], 81);
+/// ```
+pub struct ThreadPool {
+    registry: Arc<Registry>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    daemon: bool,
+}
+
+impl ThreadPool {
+    /// A pool of `num_threads` workers with the default settings.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError`] if `num_threads` is 0 or a thread cannot be started.
+    ///
+    /// ```
+    /// use futurepool::ThreadPool;
+    /// assert_eq!(ThreadPool::new(2).unwrap().num_threads(), 2);
+    /// assert!(ThreadPool::new(0).is_err());
+    /// ```
+    pub fn new(num_threads: usize) -> Result<ThreadPool, BuildError> {
+        Builder::new().num_threads(num_threads).build()
+    }
+
+    /// A [`Builder`] to configure a pool.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    pub(crate) fn from_parts(
+        registry: Arc<Registry>,
+        threads: Vec<JoinHandle<()>>,
+        daemon: bool,
+    ) -> Self {
+        ThreadPool {
+            registry,
+            threads: Mutex::new(threads),
+            daemon,
+        }
+    }
+
+    pub(crate) fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Queues `f` and returns its handle at once.
+    ///
+    /// On a closed pool the closure is dropped unrun and the handle resolves
+    /// to [`TaskError::PoolClosed`]; this never panics.
+    ///
+    /// ```
+    /// # use futurepool::ThreadPool;
+    /// let pool = ThreadPool::new(2).unwrap();
+    /// let handle = pool.submit(|| "done");
+    /// assert_eq!(handle.get(), Ok("done"));
+    /// ```
+    pub fn submit<F, T>(&self, f: F) -> AsyncResult<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.registry.submit(f)
+    }
+
+    /// The same as [`submit`](ThreadPool::submit), under the name Python's
+    /// `multiprocessing.pool.ThreadPool` uses.
+    ///
+    /// ```
+    /// # use futurepool::ThreadPool;
+    /// let pool = ThreadPool::new(1).unwrap();
+    /// let greeting = pool.apply_async(|| format!("hello {}", "world"));
+    /// assert_eq!(greeting.get().unwrap(), "hello world");
+    /// ```
+    pub fn apply_async<F, T>(&self, f: F) -> AsyncResult<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.registry.submit(f)
+    }
+
+    /// Submits `f` and waits for its value.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncResult::get`]: a panic in `f` is [`TaskError::Panicked`], a
+    /// closed pool [`TaskError::PoolClosed`].
+    ///
+    /// ```
+    /// # use futurepool::ThreadPool;
+    /// let pool = ThreadPool::new(1).unwrap();
+    /// assert_eq!(pool.apply(|| 2 + 2), Ok(4));
+    /// ```
+    pub fn apply<F, T>(&self, f: F) -> Result<T, TaskError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.registry.submit(f).get()
+    }
+
+    /// The number of worker threads.
+    pub fn num_threads(&self) -> usize {
+        self.registry.num_threads()
+    }
+
+    /// Whether the pool has been closed (or terminated).
+    pub fn is_closed(&self) -> bool {
+        self.registry.is_closed()
+    }
+
+    /// Accept no new work; queued work still runs. Idempotent.
+    ///
+    /// ```
+    /// # use futurepool::{ThreadPool, TaskError};
+    /// let pool = ThreadPool::new(1).unwrap();
+    /// let queued = pool.submit(|| 1);
+    /// pool.close();
+    /// assert_eq!(pool.submit(|| 2).get(), Err(TaskError::PoolClosed));
+    /// assert_eq!(queued.get(), Ok(1));
+    /// ```
+    pub fn close(&self) {
+        self.registry.close();
+    }
+
+    /// Accept no new work, and cancel every queued task that has not started
+    /// (their handles resolve to [`TaskError::Cancelled`] at once). Running
+    /// tasks finish; this does not wait for them. Idempotent.
+    pub fn terminate(&self) {
+        self.registry.terminate();
+    }
+
+    /// Closes the pool if needed, then blocks until every worker has exited
+    /// (so all queued work has run). Idempotent.
+    ///
+    /// Called on one of the pool's own workers, it closes the pool and
+    /// returns without waiting: a worker cannot wait for itself, and waiting
+    /// for the others could deadlock with a task that waits on this one.
+    ///
+    /// ```
+    /// # use futurepool::ThreadPool;
+    /// # use std::sync::{Arc, atomic::{AtomicUsize, Ordering}};
+    /// let pool = ThreadPool::new(2).unwrap();
+    /// let count = Arc::new(AtomicUsize::new(0));
+    /// for _ in 0..100 {
+    ///     let count = count.clone();
+    ///     pool.submit(move || count.fetch_add(1, Ordering::Relaxed));
+    /// }
+    /// pool.join();
+    /// assert_eq!(count.load(Ordering::Relaxed), 100);
+    /// ```
+    pub fn join(&self) {
+        self.close();
+        if crate::worker::is_worker_of(&self.registry) {
+            return;
+        }
+        // Held while joining, so a concurrent join also returns only after
+        // the workers are gone.
+        let mut threads = self.threads.lock().unwrap_or_else(|e| e.into_inner());
+        for handle in threads.drain(..) {
+            let _ = handle.join();
+        }
+    }
+
+    /// As Python's `Executor.shutdown(wait, cancel_futures)`: close; if
+    /// `cancel_futures`, first cancel every task that has not started; then,
+    /// if `wait`, [`join`](ThreadPool::join).
+    ///
+    /// ```
+    /// # use futurepool::ThreadPool;
+    /// let pool = ThreadPool::new(2).unwrap();
+    /// let h = pool.submit(|| 1);
+    /// pool.shutdown(true, false);
+    /// assert_eq!(h.get(), Ok(1));
+    /// ```
+    pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        if cancel_futures {
+            self.registry.close();
+            self.registry.cancel_queued();
+        } else {
+            self.close();
+        }
+        if wait {
+            self.join();
+        }
+    }
+}
+
+impl Drop for ThreadPool {
+    fn drop(&mut self) {
+        if self.daemon {
+            self.close();
+        } else {
+            self.join();
+        }
+    }
+}
+
+impl fmt::Debug for ThreadPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadPool")
+            .field("num_threads", &self.num_threads())
+            .field("closed", &self.is_closed())
+            .field("daemon", &self.daemon)
+            .finish()
+    }
+}

@@ -1,0 +1,140 @@
+//! The state a pool's workers share: the queues, the sleep protocol and the
+//! lifecycle flags. It owns the rules for how a task enters the pool
+//! ([`Registry::submit`]) and how the pool stops taking and running tasks
+//! ([`Registry::close`], [`Registry::terminate`]).
+//!
+//! Outside submissions go to the global [`Injector`]; submissions from one
+//! of the pool's own workers go to that worker's local deque (LIFO for the
+//! owner, FIFO for thieves).
+//!
+//! Close versus submit: a submitter pushes first and then checks `closed`
+//! again (with a SeqCst fence in between); a worker decides to exit only
+//! after it has seen `closed` and then found every queue empty (with a
+//! fence in between). So either the submitter sees the pool closed and
+//! withdraws its own task (`PoolClosed`), or the task is visible to the
+//! workers before they exit. No task is left in a queue nobody serves.
+
+use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crossbeam_deque::{Injector, Steal, Stealer};
+
+use crate::error::TaskError;
+use crate::handle::AsyncResult;
+use crate::job::{Job, JobRef, Task};
+use crate::sleep::Sleep;
+
+pub(crate) struct Registry {
+    pub(crate) injector: Injector<JobRef>,
+    pub(crate) stealers: Box<[Stealer<JobRef>]>,
+    pub(crate) sleep: Sleep,
+    closed: AtomicBool,
+    terminated: AtomicBool,
+}
+
+impl Registry {
+    pub(crate) fn new(stealers: Vec<Stealer<JobRef>>) -> Self {
+        let n = stealers.len();
+        Registry {
+            injector: Injector::new(),
+            stealers: stealers.into_boxed_slice(),
+            sleep: Sleep::new(n),
+            closed: AtomicBool::new(false),
+            terminated: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn num_threads(&self) -> usize {
+        self.stealers.len()
+    }
+
+    /// This pool's identity, as tasks record it.
+    pub(crate) fn id(&self) -> usize {
+        self as *const Registry as usize
+    }
+
+    pub(crate) fn submit<F, T>(&self, func: F) -> AsyncResult<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.is_closed() {
+            return AsyncResult::failed(TaskError::PoolClosed);
+        }
+        let task = Arc::new(Task::new(func, self.id()));
+        let handle = AsyncResult::from_task(task.clone());
+        if self.push(task) {
+            // The pool closed while we pushed: take the task back unless a
+            // worker already started it (then it simply runs).
+            handle.refuse();
+        }
+        handle
+    }
+
+    /// Queues `job` (on the current worker's deque if it is one of ours,
+    /// else on the injector) and wakes a sleeping worker if there is one.
+    /// Returns true if the pool was found closed after the push: the caller
+    /// must then withdraw the job (see the module docs).
+    pub(crate) fn push(&self, job: JobRef) -> bool {
+        if let Err(job) = crate::worker::push_local(self, job) {
+            self.injector.push(job);
+        }
+        // Pairs with the fence a worker runs between seeing `closed` and
+        // deciding the queues are empty (see the module docs).
+        fence(Ordering::SeqCst);
+        let closed = self.closed.load(Ordering::Relaxed);
+        self.sleep.wake_one();
+        closed
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_terminated(&self) -> bool {
+        self.terminated.load(Ordering::Relaxed)
+    }
+
+    /// Accept no new work; queued work still runs, then workers exit.
+    pub(crate) fn close(&self) {
+        if !self.closed.swap(true, Ordering::SeqCst) {
+            self.sleep.wake_all();
+        }
+    }
+
+    /// Close, and cancel every task that has not started.
+    pub(crate) fn terminate(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.terminated.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        self.cancel_queued();
+        self.sleep.wake_all();
+    }
+
+    /// Cancels every queued task that has not started (they resolve to
+    /// `Cancelled` at once); running tasks are untouched.
+    pub(crate) fn cancel_queued(&self) {
+        drain(|| self.injector.steal());
+        for stealer in self.stealers.iter() {
+            drain(|| stealer.steal());
+        }
+    }
+
+    /// Whether any queue holds a job (call after a SeqCst fence when the
+    /// answer decides whether to sleep or exit).
+    pub(crate) fn has_queued(&self) -> bool {
+        !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
+    }
+}
+
+fn drain(mut steal: impl FnMut() -> Steal<JobRef>) {
+    loop {
+        match steal() {
+            Steal::Success(job) => {
+                job.abort(TaskError::Cancelled);
+            }
+            Steal::Empty => return,
+            Steal::Retry => std::hint::spin_loop(),
+        }
+    }
+}
