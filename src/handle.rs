@@ -130,8 +130,15 @@ impl<T> Completion<T> {
     }
 
     /// Called by the owner of a RUNNING task when its closure returned.
+    /// A task that stopped because it was cancelled (a cooperative task
+    /// that saw its token, an async task dropped at a pending point) ends
+    /// CANCELLED, not FAILED.
     pub(crate) fn finish(&self, result: Result<T, TaskError>) {
-        let phase = if result.is_ok() { OK } else { FAILED };
+        let phase = match &result {
+            Ok(_) => OK,
+            Err(TaskError::Cancelled) => CANCELLED,
+            Err(_) => FAILED,
+        };
         let moved = self.transition(RUNNING, phase);
         debug_assert!(moved, "finish() on a task that was not running");
         self.publish(result);
@@ -272,6 +279,12 @@ pub(crate) trait TaskRef<T>: Send + Sync {
     /// Resolves the task to `error` if it has not started; false if it
     /// had started or was already over.
     fn abort(&self, error: TaskError) -> bool;
+    /// [`AsyncResult::cancel`]: by default, only a task that has not
+    /// started can be cancelled. Tasks that can be stopped while running
+    /// (cooperative tokens, async tasks) override this.
+    fn cancel(&self) -> bool {
+        self.abort(TaskError::Cancelled)
+    }
     /// Runs the task right here if this thread is a worker of its pool and
     /// the task has not started. Returns true if it ran it.
     fn run_here(&self) -> bool;
@@ -502,7 +515,7 @@ impl<T: Send + 'static> AsyncResult<T> {
     /// blocker.get().unwrap();
     /// ```
     pub fn cancel(&self) -> bool {
-        self.task.abort(TaskError::Cancelled) || self.cancelled()
+        self.task.cancel() || self.cancelled()
     }
 
     /// Withdraws a task whose pool closed while it was being queued.
