@@ -163,7 +163,10 @@ impl<T> Completion<T> {
                     waiter.wake();
                 }
                 if let Some(waker) = future_waker {
-                    waker.wake();
+                    // A foreign executor's waker is user code: its panic
+                    // must not unwind into the worker (or canceller) that
+                    // completed the task.
+                    let _ = catch_unwind(AssertUnwindSafe(|| waker.wake()));
                 }
                 return;
             }
@@ -555,10 +558,16 @@ impl<T: Send + 'static> AsyncResult<T> {
     /// Blocks until published (or, with `need_value`, until the value can be
     /// taken), or the deadline. True if the condition holds.
     fn block(&self, need_value: bool, deadline: Option<Instant>) -> bool {
-        let completion = self.completion();
-        if completion.met(need_value) {
+        if self.completion().met(need_value) {
             return true;
         }
+        // Waiting may run the task (and others) nested on this stack;
+        // deep chains continue on a fresh stack (see worker.rs).
+        crate::worker::with_stack_room(|| self.block_here(need_value, deadline))
+    }
+
+    fn block_here(&self, need_value: bool, deadline: Option<Instant>) -> bool {
+        let completion = self.completion();
         if self.task.run_here() && completion.met(need_value) {
             return true;
         }

@@ -78,8 +78,12 @@ where
         if !self.completion.transition(PENDING, phase) {
             return false;
         }
-        // Release what the closure captured before anyone is told.
-        drop(lock(&self.func).take());
+        // Release what the closure captured before anyone is told. A
+        // captured value whose Drop panics must not keep the handle from
+        // resolving (nor unwind out of cancel() or terminate()), so the
+        // panic is contained here.
+        let func = lock(&self.func).take();
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(func)));
         self.completion.publish(Err(error));
         true
     }
