@@ -106,9 +106,12 @@ impl<T> Completion<T> {
 
     /// Moves from one unpublished phase to another; the winner of a race
     /// owns what the new phase implies (running the closure, or publishing).
+    /// SeqCst so a claim (PENDING -> RUNNING) and the terminated check that
+    /// follows it are ordered against terminate() (see job.rs); on x86 and
+    /// ARMv8 this costs nothing over AcqRel.
     pub(crate) fn transition(&self, from: u8, to: u8) -> bool {
         self.state
-            .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(from, to, Ordering::SeqCst, Ordering::Acquire)
             .is_ok()
     }
 

@@ -101,6 +101,12 @@ impl Registry {
         self.terminated.load(Ordering::Relaxed)
     }
 
+    /// [`is_terminated`](Registry::is_terminated), totally ordered with
+    /// terminate()'s store (for the check after a task is claimed).
+    pub(crate) fn is_terminated_seqcst(&self) -> bool {
+        self.terminated.load(Ordering::SeqCst)
+    }
+
     /// Accept no new work; queued work still runs, then workers exit.
     pub(crate) fn close(&self) {
         if !self.closed.swap(true, Ordering::SeqCst) {

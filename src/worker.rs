@@ -315,6 +315,19 @@ pub(crate) fn on_pool(pool: usize) -> bool {
     })
 }
 
+/// Whether the current thread is a worker of the pool with this id and that
+/// pool has been terminated. Called right after a task is claimed
+/// (PENDING -> RUNNING, a SeqCst read-modify-write); this SeqCst load and
+/// the SeqCst store in [`Registry::terminate`] order the two: either the
+/// claim comes first (and terminate() finds the task running), or this
+/// sees the pool terminated.
+pub(crate) fn pool_terminated_here(pool: usize) -> bool {
+    CURRENT.with(|c| match &*c.borrow() {
+        Some(ctx) => ctx.registry.id() == pool && ctx.registry.is_terminated_seqcst(),
+        None => false,
+    })
+}
+
 /// Whether the current thread is one of this pool's workers.
 pub(crate) fn is_worker_of(registry: &Registry) -> bool {
     CURRENT.with(|c| matches!(&*c.borrow(), Some(ctx) if std::ptr::eq(&*ctx.registry, registry)))
