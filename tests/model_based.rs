@@ -15,7 +15,7 @@
 //! * every callback runs exactly once;
 //! * nothing hangs: every wait is bounded, and the pool joins in time.
 //!
-//! Cases: `PROPTEST_CASES` (default 96 per property in debug, 256 in
+//! Cases: `PROPTEST_CASES` (default 96 per property in debug, 1024 in
 //! release; `.ci/run` runs release).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -446,7 +446,7 @@ fn run(threads: usize, ops: Vec<Op>) -> Result<(), TestCaseError> {
 }
 
 fn cases() -> u32 {
-    let default = if cfg!(debug_assertions) { 96 } else { 256 };
+    let default = if cfg!(debug_assertions) { 96 } else { 1024 };
     std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
