@@ -57,22 +57,32 @@
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
+mod bounded;
 mod builder;
+mod cancel;
 mod error;
 mod global;
 mod handle;
+mod idle;
 mod job;
 mod pool;
+mod priority;
 mod registry;
+mod schedule;
 mod sleep;
+mod stats;
 mod sync;
+mod timer;
 mod worker;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
 
+pub use bounded::TrySubmitError;
 pub use builder::Builder;
+pub use cancel::CancelToken;
 pub use error::{BuildError, BuildErrorKind, TaskError};
 pub use global::{global, submit};
 pub use handle::AsyncResult;
 pub use pool::ThreadPool;
+pub use stats::PoolStats;

@@ -199,6 +199,8 @@ impl ThreadPool {
         for handle in threads.drain(..) {
             let _ = handle.join();
         }
+        // Closing shut the timer down (if one was started): reap it too.
+        self.registry.join_timer();
     }
 
     /// As Python's `Executor.shutdown(wait, cancel_futures)`: close; if

@@ -6,6 +6,14 @@
 //! batch from the injector, then a steal from the other workers starting at
 //! a random one. Every [`INJECTOR_INTERVAL`] picks the injector comes first,
 //! so outside submissions never starve behind a stream of internal work.
+//! "The injector" here means the outside queues: the priority heap is
+//! looked at first, and only when its atomic length says it holds work
+//! (see `priority.rs` for the ordering this gives).
+//!
+//! Around each task a worker updates its own counters (`stats.rs`) and, on
+//! a bounded pool, releases the task's place (`bounded.rs`). Around each
+//! idle sleep it flips its activity mark, which `wait_idle` reads
+//! (`idle.rs`).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -18,6 +26,7 @@ use crate::handle::Waitable;
 use crate::job::JobRef;
 use crate::registry::Registry;
 use crate::sleep::Woken;
+use crate::stats::{Outcome, WorkerCounters};
 use crate::sync::{current_thread, park_until, Thread};
 
 /// One pick in this many looks at the injector before the local deque.
@@ -80,25 +89,43 @@ impl WorkerCtx {
                 // Pairs with the fence in Registry::push (see registry.rs).
                 std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
                 if !registry.has_queued() {
+                    crate::idle::set_active(registry, self.index, false);
                     return;
                 }
                 continue;
             }
+            crate::idle::set_active(registry, self.index, false);
             registry.sleep.sleep(
                 self.index,
                 &self.thread,
                 || registry.is_closed() || registry.has_queued(),
                 None,
             );
+            crate::idle::set_active(registry, self.index, true);
         }
     }
 
+    #[inline]
+    fn counters(&self) -> &WorkerCounters {
+        &self.registry.counters[self.index]
+    }
+
     fn execute(&self, job: JobRef) {
-        if self.registry.is_terminated() {
-            job.abort(crate::TaskError::Cancelled);
-        } else {
-            job.run();
+        let registry = &*self.registry;
+        if let Some(bound) = &registry.bound {
+            bound.release(1);
         }
+        let counters = self.counters();
+        if registry.is_terminated() {
+            if job.discard() {
+                counters.count(Outcome::Cancelled);
+            }
+            return;
+        }
+        counters.enter();
+        let outcome = job.run_counted();
+        counters.leave();
+        counters.count(outcome);
     }
 
     /// Looks for work a few times, backing off, before giving up.
@@ -122,14 +149,28 @@ impl WorkerCtx {
         let tick = self.tick.get().wrapping_add(1);
         self.tick.set(tick);
         if tick % INJECTOR_INTERVAL == 0 {
-            if let Some(job) = self.steal_injector() {
+            if let Some(job) = self.take_outside() {
                 return Some(job);
             }
         }
         self.local
             .pop()
-            .or_else(|| self.steal_injector())
+            .or_else(|| self.take_outside())
             .or_else(|| self.steal_other())
+    }
+
+    /// Outside work: prioritized tasks above priority 0, then plain
+    /// submissions, then the remaining prioritized ones.
+    #[inline]
+    fn take_outside(&self) -> Option<JobRef> {
+        let priority = &self.registry.priority;
+        if priority.len() == 0 {
+            return self.steal_injector();
+        }
+        priority
+            .pop_above(Some(0))
+            .or_else(|| self.steal_injector())
+            .or_else(|| priority.pop_above(None))
     }
 
     fn steal_injector(&self) -> Option<JobRef> {
@@ -164,7 +205,10 @@ impl WorkerCtx {
                     continue;
                 }
                 match stealers[victim].steal() {
-                    Steal::Success(job) => return Some(job),
+                    Steal::Success(job) => {
+                        self.counters().stolen();
+                        return Some(job);
+                    }
                     Steal::Retry => retry = true,
                     Steal::Empty => {}
                 }
@@ -236,12 +280,52 @@ pub(crate) fn push_local(registry: &Registry, job: JobRef) -> Result<(), JobRef>
     })
 }
 
-/// Whether the current thread is a worker of the pool with this id, and
-/// that pool still runs tasks (not terminated).
-pub(crate) fn on_pool(pool: usize) -> bool {
+/// Runs `execute` (a task's closure, if it wins the task) right here if
+/// the current thread is a worker of the pool with this id and that pool
+/// still runs tasks (not terminated); counts it in this worker's stats.
+/// Returns whether the task ran here.
+pub(crate) fn run_inline(pool: usize, execute: impl FnOnce() -> Option<Outcome>) -> bool {
+    let ctx = CURRENT.with(|c| match &*c.borrow() {
+        Some(ctx) if ctx.registry.id() == pool && !ctx.registry.is_terminated() => {
+            Some(ctx.clone())
+        }
+        _ => None,
+    });
+    let Some(ctx) = ctx else {
+        return false;
+    };
+    let counters = ctx.counters();
+    counters.enter();
+    let outcome = execute();
+    counters.leave();
+    if let Some(outcome) = outcome {
+        counters.count(outcome);
+    }
+    outcome.is_some()
+}
+
+/// On a worker of `registry`: runs one queued task if there is one
+/// (`Some(true)`), or finds none (`Some(false)`). `None` elsewhere.
+/// For waits that a worker must not block in (a full bounded queue).
+pub(crate) fn help_once(registry: &Registry) -> Option<bool> {
+    let ctx = CURRENT.with(|c| match &*c.borrow() {
+        Some(ctx) if std::ptr::eq(&*ctx.registry, registry) => Some(ctx.clone()),
+        _ => None,
+    })?;
+    match ctx.find_work() {
+        Some(job) => {
+            ctx.execute(job);
+            Some(true)
+        }
+        None => Some(false),
+    }
+}
+
+/// This thread's worker index, if it is a worker of `registry`.
+pub(crate) fn index_in(registry: &Registry) -> Option<usize> {
     CURRENT.with(|c| match &*c.borrow() {
-        Some(ctx) => ctx.registry.id() == pool && !ctx.registry.is_terminated(),
-        None => false,
+        Some(ctx) if std::ptr::eq(&*ctx.registry, registry) => Some(ctx.index),
+        _ => None,
     })
 }
 
