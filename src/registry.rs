@@ -176,6 +176,18 @@ impl Registry {
         self.push_reserved(job)
     }
 
+    /// Like [`push`](Registry::push), but always onto the injector, behind
+    /// the outside work already queued, even from a worker (a periodic task
+    /// with a zero period re-queues itself this way, so it cannot starve
+    /// the rest).
+    pub(crate) fn push_behind(&self, job: JobRef) -> bool {
+        if let Some(bound) = &self.bound {
+            bound.add_unchecked();
+        }
+        self.injector.push(job);
+        self.announce()
+    }
+
     fn push_priority_reserved(&self, priority: i32, job: JobRef) -> bool {
         self.priority.push(priority, job);
         self.announce()

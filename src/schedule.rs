@@ -195,7 +195,7 @@ where
         *lock(&self.next) = deadline;
         let job: JobRef = self.clone();
         if self.period.is_zero() {
-            if registry.push(job.clone()) {
+            if registry.push_behind(job.clone()) {
                 job.discard();
             }
             return;
