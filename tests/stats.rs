@@ -53,8 +53,10 @@ fn counts_cooperative_cancellations_and_terminated_tasks() {
     });
     started.recv_timeout(BOUND).unwrap();
     let queued: Vec<_> = (0..3).map(|_| pool.submit(|| ())).collect();
-    coop.cancel();
+    // Terminate first: cancelling the running task first would free the
+    // worker to run the queued ones.
     pool.terminate();
+    coop.cancel();
     for h in queued {
         assert!(h.get_timeout(BOUND).unwrap_err().is_cancelled());
     }
