@@ -78,6 +78,7 @@ impl ThreadPool {
         }
     }
 
+    #[allow(dead_code)] // for modules that queue their own job types
     pub(crate) fn registry(&self) -> &Arc<Registry> {
         &self.registry
     }
