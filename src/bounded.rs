@@ -24,7 +24,7 @@ use std::sync::{Condvar, Mutex};
 
 use crate::handle::AsyncResult;
 use crate::pool::ThreadPool;
-use crate::sync::lock;
+use crate::sync::lock_std as lock;
 
 pub(crate) struct Bound {
     max: usize,

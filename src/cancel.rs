@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use crate::handle::AsyncResult;
 use crate::pool::ThreadPool;
-use crate::sync::lock;
+use crate::sync::lock_std as lock;
 
 /// A cheap, clonable cancellation flag shared by a task and whoever may
 /// want it to stop.

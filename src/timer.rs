@@ -22,7 +22,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
-use crate::sync::lock;
+use crate::sync::lock_std as lock;
 
 /// A callback, run once on the timer thread at its deadline.
 pub(crate) type TimerCallback = Box<dyn FnOnce() + Send + 'static>;
