@@ -15,7 +15,7 @@
 //! reach a queue (a timer cancelled before it fires) go to one shared
 //! counter, off the hot path.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::pool::ThreadPool;
 
@@ -35,16 +35,21 @@ pub(crate) enum Outcome {
 }
 
 /// One worker's counters. Written only by that worker.
+///
+/// Every entry a worker takes is counted twice: `started` before it runs,
+/// and one outcome after, so `running` (started minus outcomes) needs no
+/// gauge of its own: two plain stores per task in all.
 #[repr(align(128))]
 #[derive(Default)]
 pub(crate) struct WorkerCounters {
+    started: AtomicU64,
     completed: AtomicU64,
     panicked: AtomicU64,
     cancelled: AtomicU64,
+    /// Entries of tasks that had already run elsewhere (inline, by a
+    /// waiting worker) or were refused: they end nothing.
+    skipped: AtomicU64,
     stolen: AtomicU64,
-    /// Tasks this worker is inside right now (more than one when it runs
-    /// queued work while waiting for a result).
-    running: AtomicUsize,
     /// Odd while the worker is active (looking for or running work), even
     /// while it is parked idle; bumped at each change. See `idle.rs`.
     pub(crate) activity: AtomicU64,
@@ -71,7 +76,7 @@ impl WorkerCounters {
             Outcome::Completed => bump(&self.completed),
             Outcome::Panicked => bump(&self.panicked),
             Outcome::Cancelled => bump(&self.cancelled),
-            Outcome::Skipped => {}
+            Outcome::Skipped => bump(&self.skipped),
         }
     }
 
@@ -80,19 +85,10 @@ impl WorkerCounters {
         bump(&self.stolen);
     }
 
+    /// Before an entry runs; pair it with one [`count`](Self::count).
     #[inline]
-    pub(crate) fn enter(&self) {
-        let r = &self.running;
-        r.store(r.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-    }
-
-    #[inline]
-    pub(crate) fn leave(&self) {
-        let r = &self.running;
-        r.store(
-            r.load(Ordering::Relaxed).saturating_sub(1),
-            Ordering::Relaxed,
-        );
+    pub(crate) fn start(&self) {
+        bump(&self.started);
     }
 }
 
@@ -167,13 +163,26 @@ impl ThreadPool {
             idle_workers: registry.sleep.sleeping(),
             ..PoolStats::default()
         };
+        let mut started = 0;
+        let mut ended = 0;
         for c in registry.counters.iter() {
-            stats.completed += c.completed.load(Ordering::Relaxed);
-            stats.panicked += c.panicked.load(Ordering::Relaxed);
-            stats.cancelled += c.cancelled.load(Ordering::Relaxed);
+            // Outcomes before starts: an outcome is counted after its
+            // start, so a racing snapshot rather over-counts `running`
+            // (and the subtraction saturates).
+            let (completed, panicked, cancelled, skipped) = (
+                c.completed.load(Ordering::Relaxed),
+                c.panicked.load(Ordering::Relaxed),
+                c.cancelled.load(Ordering::Relaxed),
+                c.skipped.load(Ordering::Relaxed),
+            );
+            started += c.started.load(Ordering::Relaxed);
+            ended += completed + panicked + cancelled + skipped;
+            stats.completed += completed;
+            stats.panicked += panicked;
+            stats.cancelled += cancelled;
             stats.stolen += c.stolen.load(Ordering::Relaxed);
-            stats.running += c.running.load(Ordering::Relaxed);
         }
+        stats.running = started.saturating_sub(ended) as usize;
         stats
     }
 }

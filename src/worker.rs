@@ -116,16 +116,17 @@ impl WorkerCtx {
             bound.release(1);
         }
         let counters = self.counters();
+        counters.start();
         if registry.is_terminated() {
-            if job.discard() {
-                counters.count(Outcome::Cancelled);
-            }
+            let outcome = if job.discard() {
+                Outcome::Cancelled
+            } else {
+                Outcome::Skipped
+            };
+            counters.count(outcome);
             return;
         }
-        counters.enter();
-        let outcome = job.run_counted();
-        counters.leave();
-        counters.count(outcome);
+        counters.count(job.run_counted());
     }
 
     /// Looks for work a few times, backing off, before giving up.
@@ -295,12 +296,9 @@ pub(crate) fn run_inline(pool: usize, execute: impl FnOnce() -> Option<Outcome>)
         return false;
     };
     let counters = ctx.counters();
-    counters.enter();
+    counters.start();
     let outcome = execute();
-    counters.leave();
-    if let Some(outcome) = outcome {
-        counters.count(outcome);
-    }
+    counters.count(outcome.unwrap_or(Outcome::Skipped));
     outcome.is_some()
 }
 
