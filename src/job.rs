@@ -42,6 +42,28 @@ pub(crate) trait Job: Send + Sync {
 /// A queued job, as the deques hold it.
 pub(crate) type JobRef = Arc<dyn Job>;
 
+/// Resolves a PENDING task to `error` (CANCELLED for `Cancelled`, else
+/// FAILED), dropping its closure before anyone is told. False if the task
+/// had left PENDING. Shared by every job type with a closure slot.
+pub(crate) fn abort_pending<T, F>(
+    completion: &Completion<T>,
+    func: &Mutex<Option<F>>,
+    error: TaskError,
+) -> bool {
+    let phase = if matches!(error, TaskError::Cancelled) {
+        CANCELLED
+    } else {
+        FAILED
+    };
+    if !completion.transition(PENDING, phase) {
+        return false;
+    }
+    // Release what the closure captured before anyone is told.
+    drop(lock(func).take());
+    completion.publish(Err(error));
+    true
+}
+
 pub(crate) struct Task<T, F> {
     completion: Completion<T>,
     /// Taken exactly once, by the thread that moves the task out of PENDING.
@@ -133,18 +155,7 @@ where
     }
 
     fn abort(&self, error: TaskError) -> bool {
-        let phase = if matches!(error, TaskError::Cancelled) {
-            CANCELLED
-        } else {
-            FAILED
-        };
-        if !self.completion.transition(PENDING, phase) {
-            return false;
-        }
-        // Release what the closure captured before anyone is told.
-        drop(lock(&self.func).take());
-        self.completion.publish(Err(error));
-        true
+        abort_pending(&self.completion, &self.func, error)
     }
 }
 

@@ -23,8 +23,8 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use crate::error::TaskError;
-use crate::handle::{AsyncResult, Completion, TaskRef, CANCELLED, FAILED, PENDING, RUNNING};
-use crate::job::{Job, JobRef, Task};
+use crate::handle::{AsyncResult, Completion, TaskRef, CANCELLED, PENDING, RUNNING};
+use crate::job::{abort_pending, Job, JobRef, Task};
 use crate::pool::ThreadPool;
 use crate::registry::Registry;
 use crate::stats::Outcome;
@@ -265,17 +265,7 @@ where
     }
 
     fn abort(&self, error: TaskError) -> bool {
-        let phase = if matches!(error, TaskError::Cancelled) {
-            CANCELLED
-        } else {
-            FAILED
-        };
-        if !self.completion.transition(PENDING, phase) {
-            return false;
-        }
-        drop(lock(&self.func).take());
-        self.completion.publish(Err(error));
-        true
+        abort_pending(&self.completion, &self.func, error)
     }
 
     fn discard(&self) -> bool {

@@ -1,12 +1,13 @@
 //! `Builder::max_queued`, blocking `submit` on a full queue, `try_submit`.
 
+mod seeds_support;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use futurepool::{AsyncResult, BuildErrorKind, Builder, TaskError, ThreadPool, TrySubmitError};
-
-const BOUND: Duration = Duration::from_secs(10);
+use futurepool::{BuildErrorKind, Builder, TaskError, ThreadPool, TrySubmitError};
+use seeds_support::{hold_workers, BOUND};
 
 fn bounded(threads: usize, max: usize) -> ThreadPool {
     Builder::new()
@@ -14,18 +15,6 @@ fn bounded(threads: usize, max: usize) -> ThreadPool {
         .max_queued(max)
         .build()
         .unwrap()
-}
-
-/// Occupies the pool's single worker until the returned sender is used.
-fn hold_single(pool: &ThreadPool) -> (mpsc::Sender<()>, AsyncResult<()>) {
-    let (release, gate) = mpsc::channel::<()>();
-    let (started_tx, started) = mpsc::channel();
-    let blocker = pool.submit(move || {
-        started_tx.send(()).unwrap();
-        let _ = gate.recv();
-    });
-    started.recv_timeout(BOUND).unwrap();
-    (release, blocker)
 }
 
 #[test]
@@ -38,15 +27,14 @@ fn zero_is_a_build_error() {
 #[test]
 fn try_submit_on_a_full_queue_gives_the_closure_back() {
     let pool = bounded(1, 2);
-    let (release, blocker) = hold_single(&pool);
+    let held = hold_workers(&pool);
     let a = pool.try_submit(|| 1).unwrap();
     let b = pool.try_submit(|| 2).unwrap();
     let refused = pool.try_submit(|| 3).unwrap_err();
     assert!(refused.is_full());
     assert_eq!(refused.to_string(), "the pool's queue is full");
     assert_eq!(pool.stats().queued, 2);
-    release.send(()).unwrap();
-    blocker.get_timeout(BOUND).unwrap();
+    held.release();
     assert_eq!(a.get_timeout(BOUND), Ok(1));
     assert_eq!(b.get_timeout(BOUND), Ok(2));
     // Room again, and the refused closure was never lost.
@@ -67,12 +55,11 @@ fn try_submit_on_a_closed_pool_gives_the_closure_back() {
 #[test]
 fn an_unbounded_pool_is_never_full() {
     let pool = ThreadPool::new(1).unwrap();
-    let (release, blocker) = hold_single(&pool);
+    let held = hold_workers(&pool);
     let handles: Vec<_> = (0..1000)
         .map(|i| pool.try_submit(move || i).unwrap())
         .collect();
-    release.send(()).unwrap();
-    blocker.get_timeout(BOUND).unwrap();
+    held.release();
     let sum: i32 = handles
         .into_iter()
         .map(|h| h.get_timeout(BOUND).unwrap())
@@ -83,7 +70,7 @@ fn an_unbounded_pool_is_never_full() {
 #[test]
 fn submit_on_a_full_queue_blocks_until_a_worker_makes_room() {
     let pool = Arc::new(bounded(1, 1));
-    let (release, blocker) = hold_single(&pool);
+    let held = hold_workers(&pool);
     let first = pool.submit(|| 1); // takes the one place
     let (returned_tx, returned) = mpsc::channel();
     let submitter = {
@@ -97,9 +84,8 @@ fn submit_on_a_full_queue_blocks_until_a_worker_makes_room() {
     // Still full: the submitter must be waiting. (A wrong implementation
     // could pass this check by luck, never fail it by mistake.)
     assert!(returned.recv_timeout(Duration::from_millis(50)).is_err());
-    release.send(()).unwrap();
+    held.release();
     returned.recv_timeout(BOUND).unwrap();
-    blocker.get_timeout(BOUND).unwrap();
     assert_eq!(first.get_timeout(BOUND), Ok(1));
     assert_eq!(submitter.join().unwrap().get_timeout(BOUND), Ok(2));
 }
@@ -107,7 +93,7 @@ fn submit_on_a_full_queue_blocks_until_a_worker_makes_room() {
 #[test]
 fn closing_wakes_a_blocked_submitter_with_pool_closed() {
     let pool = Arc::new(bounded(1, 1));
-    let (release, blocker) = hold_single(&pool);
+    let held = hold_workers(&pool);
     let queued = pool.submit(|| 1);
     let submitter = {
         let pool = pool.clone();
@@ -120,8 +106,7 @@ fn closing_wakes_a_blocked_submitter_with_pool_closed() {
     std::thread::spawn(move || tx.send(submitter.join().unwrap()));
     let refused = rx.recv_timeout(BOUND).unwrap();
     assert_eq!(refused.get_timeout(BOUND), Err(TaskError::PoolClosed));
-    release.send(()).unwrap();
-    blocker.get_timeout(BOUND).unwrap();
+    held.release();
     assert_eq!(queued.get_timeout(BOUND), Ok(1), "queued work still runs");
 }
 
@@ -164,15 +149,14 @@ fn many_producers_on_a_bounded_pool_lose_nothing() {
 #[test]
 fn terminate_frees_the_places_of_the_tasks_it_cancels() {
     let pool = bounded(1, 2);
-    let (release, blocker) = hold_single(&pool);
+    let held = hold_workers(&pool);
     let a = pool.submit(|| 1);
     let b = pool.submit(|| 2);
     assert!(pool.try_submit(|| 3).unwrap_err().is_full());
     pool.terminate();
     assert_eq!(a.get_timeout(BOUND), Err(TaskError::Cancelled));
     assert_eq!(b.get_timeout(BOUND), Err(TaskError::Cancelled));
-    release.send(()).unwrap();
-    blocker.get_timeout(BOUND).unwrap();
+    held.release();
     assert!(matches!(
         pool.try_submit(|| 4),
         Err(TrySubmitError::Closed(_))
@@ -182,10 +166,9 @@ fn terminate_frees_the_places_of_the_tasks_it_cancels() {
 #[test]
 fn priorities_respect_the_bound_too() {
     let pool = bounded(1, 1);
-    let (release, blocker) = hold_single(&pool);
+    let held = hold_workers(&pool);
     let a = pool.submit_with_priority(3, || 1);
     assert!(pool.try_submit(|| 2).unwrap_err().is_full());
-    release.send(()).unwrap();
-    blocker.get_timeout(BOUND).unwrap();
+    held.release();
     assert_eq!(a.get_timeout(BOUND), Ok(1));
 }

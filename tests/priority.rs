@@ -2,30 +2,17 @@
 //! outside work, oldest first among equals. Order is proven by holding
 //! the only worker with a gate while the queue fills.
 
-use std::sync::{mpsc, Arc, Mutex};
-use std::time::Duration;
+mod seeds_support;
 
-use futurepool::{AsyncResult, TaskError, ThreadPool};
+use std::sync::{Arc, Mutex};
 
-const BOUND: Duration = Duration::from_secs(10);
-
-/// Occupies the pool's single worker until the returned sender is used.
-fn hold_single(pool: &ThreadPool) -> (mpsc::Sender<()>, AsyncResult<()>) {
-    assert_eq!(pool.num_threads(), 1);
-    let (release, gate) = mpsc::channel::<()>();
-    let (started_tx, started) = mpsc::channel();
-    let blocker = pool.submit(move || {
-        started_tx.send(()).unwrap();
-        let _ = gate.recv();
-    });
-    started.recv_timeout(BOUND).unwrap();
-    (release, blocker)
-}
+use futurepool::{TaskError, ThreadPool};
+use seeds_support::{hold_workers, BOUND};
 
 #[test]
 fn queued_prioritized_tasks_start_highest_first_and_fifo_among_equals() {
     let pool = ThreadPool::new(1).unwrap();
-    let (release, blocker) = hold_single(&pool);
+    let held = hold_workers(&pool);
     let order = Arc::new(Mutex::new(Vec::new()));
     // A fixed shuffle of priorities, with repeats to check FIFO ties.
     let priorities = [3, -1, 7, 3, 0, 7, -5, 3, 1, 0, 7, -1];
@@ -37,8 +24,7 @@ fn queued_prioritized_tasks_start_highest_first_and_fifo_among_equals() {
             pool.submit_with_priority(p, move || order.lock().unwrap().push((p, i)))
         })
         .collect();
-    release.send(()).unwrap();
-    blocker.get_timeout(BOUND).unwrap();
+    held.release();
     for h in handles {
         h.get_timeout(BOUND).unwrap();
     }
@@ -50,7 +36,7 @@ fn queued_prioritized_tasks_start_highest_first_and_fifo_among_equals() {
 #[test]
 fn plain_submissions_count_as_priority_zero() {
     let pool = ThreadPool::new(1).unwrap();
-    let (release, blocker) = hold_single(&pool);
+    let held = hold_workers(&pool);
     let order = Arc::new(Mutex::new(Vec::new()));
     let push = |name: &'static str| {
         let order = order.clone();
@@ -63,8 +49,7 @@ fn plain_submissions_count_as_priority_zero() {
         pool.submit_with_priority(0, push("zero")),
         pool.submit(push("plain-b")),
     ];
-    release.send(()).unwrap();
-    blocker.get_timeout(BOUND).unwrap();
+    held.release();
     for h in handles {
         h.get_timeout(BOUND).unwrap();
     }
@@ -105,12 +90,11 @@ fn many_threads_submitting_with_priorities_lose_nothing() {
 #[test]
 fn terminate_cancels_queued_prioritized_tasks() {
     let pool = ThreadPool::new(1).unwrap();
-    let (release, blocker) = hold_single(&pool);
+    let held = hold_workers(&pool);
     let queued = pool.submit_with_priority(9, || 1);
     pool.terminate();
     assert_eq!(queued.get_timeout(BOUND), Err(TaskError::Cancelled));
-    release.send(()).unwrap();
-    blocker.get_timeout(BOUND).unwrap();
+    held.release();
     assert_eq!(
         pool.submit_with_priority(1, || 2).get_timeout(BOUND),
         Err(TaskError::PoolClosed)
@@ -122,11 +106,10 @@ fn terminate_cancels_queued_prioritized_tasks() {
 #[test]
 fn close_still_runs_queued_prioritized_tasks() {
     let pool = ThreadPool::new(1).unwrap();
-    let (release, blocker) = hold_single(&pool);
+    let held = hold_workers(&pool);
     let queued = pool.submit_with_priority(-3, || "ran");
     pool.close();
-    release.send(()).unwrap();
-    blocker.get_timeout(BOUND).unwrap();
+    held.release();
     pool.join();
     assert_eq!(queued.get(), Ok("ran"));
 }
@@ -134,12 +117,11 @@ fn close_still_runs_queued_prioritized_tasks() {
 #[test]
 fn a_queued_prioritized_task_can_be_cancelled() {
     let pool = ThreadPool::new(1).unwrap();
-    let (release, blocker) = hold_single(&pool);
+    let held = hold_workers(&pool);
     let doomed = pool.submit_with_priority(4, || ());
     let kept = pool.submit_with_priority(4, || "kept");
     assert!(doomed.cancel());
-    release.send(()).unwrap();
-    blocker.get_timeout(BOUND).unwrap();
+    held.release();
     assert_eq!(kept.get_timeout(BOUND), Ok("kept"));
     assert_eq!(doomed.get(), Err(TaskError::Cancelled));
     pool.wait_idle();

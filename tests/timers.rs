@@ -1,14 +1,15 @@
 //! Delayed and periodic tasks: `submit_after`, `submit_periodic`. Every
 //! wait is bounded; order is proven with gates and recorded sequences.
 
+mod seeds_support;
+
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futurepool::{TaskError, ThreadPool};
-
-const BOUND: Duration = Duration::from_secs(10);
+use seeds_support::{hold_workers, BOUND};
 
 /// Polls `cond` for up to BOUND; false if it never held.
 fn eventually(mut cond: impl FnMut() -> bool) -> bool {
@@ -20,27 +21,6 @@ fn eventually(mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(1));
     }
     cond()
-}
-
-/// Holds a pool's workers until released; `hold` returns after all started.
-fn hold(pool: &ThreadPool) -> (mpsc::Sender<()>, Vec<futurepool::AsyncResult<()>>) {
-    let (release, gate) = mpsc::channel::<()>();
-    let gate = Arc::new(Mutex::new(gate));
-    let (started_tx, started) = mpsc::channel();
-    let handles = (0..pool.num_threads())
-        .map(|_| {
-            let gate = gate.clone();
-            let started_tx = started_tx.clone();
-            pool.submit(move || {
-                started_tx.send(()).unwrap();
-                let _ = gate.lock().unwrap().recv();
-            })
-        })
-        .collect();
-    for _ in 0..pool.num_threads() {
-        started.recv_timeout(BOUND).unwrap();
-    }
-    (release, handles)
 }
 
 #[test]
@@ -57,7 +37,7 @@ fn a_delayed_task_runs_no_earlier_than_its_delay() {
 #[test]
 fn timers_fire_in_deadline_order() {
     let pool = ThreadPool::new(1).unwrap();
-    let (release, blockers) = hold(&pool);
+    let held = hold_workers(&pool);
     let order = Arc::new(Mutex::new(Vec::new()));
     // Submitted out of order; all come due while the worker is held, so
     // the queue order is the firing order.
@@ -73,10 +53,7 @@ fn timers_fire_in_deadline_order() {
     assert!(eventually(
         || pool.stats().scheduled == 0 && pool.stats().queued == 5
     ));
-    release.send(()).unwrap();
-    for b in blockers {
-        b.get_timeout(BOUND).unwrap();
-    }
+    held.release();
     for h in handles {
         h.get_timeout(BOUND).unwrap();
     }
