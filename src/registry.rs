@@ -243,6 +243,9 @@ impl Registry {
     /// (their handles resolve to `Cancelled`), and submitters blocked on a
     /// full queue wake up to see the pool closed.
     fn after_close(&self) {
+        // Pairs with the fence in `timer()`: a timer started concurrently
+        // with this close is shut down by one side or the other.
+        fence(Ordering::SeqCst);
         if let Some(timer) = self.timer.get() {
             timer.shutdown();
         }
@@ -290,8 +293,17 @@ impl Registry {
     ///
     /// The OS error if the timer thread cannot be started.
     pub(crate) fn timer(&self) -> std::io::Result<&Timer> {
-        self.timer
-            .get_or_try_init(|| Timer::start(format!("{}-timer", self.thread_name)))
+        let timer = self
+            .timer
+            .get_or_try_init(|| Timer::start(format!("{}-timer", self.thread_name)))?;
+        // A close that ran while we started the timer may have found no
+        // timer to shut down: then we do it (see `after_close`), so `join`
+        // never waits for a timer thread nobody stops.
+        fence(Ordering::SeqCst);
+        if self.closed.load(Ordering::Relaxed) {
+            timer.shutdown();
+        }
+        Ok(timer)
     }
 
     /// The pool's timer if it was started (never starts it).

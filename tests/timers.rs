@@ -287,3 +287,28 @@ fn thread_states(prefix: &str) -> Vec<String> {
         })
         .collect()
 }
+
+#[test]
+fn a_timer_submitted_while_the_pool_closes_still_ends_and_join_returns() {
+    for _ in 0..50 {
+        let pool = Arc::new(ThreadPool::new(1).unwrap());
+        let submitter = {
+            let pool = pool.clone();
+            std::thread::spawn(move || pool.submit_after(Duration::from_secs(3600), || ()))
+        };
+        pool.close();
+        let handle = submitter.join().unwrap();
+        let outcome = handle.get_timeout(BOUND).unwrap_err();
+        assert!(
+            matches!(outcome, TaskError::Cancelled | TaskError::PoolClosed),
+            "{outcome:?}"
+        );
+        let (done_tx, done) = mpsc::channel();
+        std::thread::spawn(move || {
+            pool.join();
+            done_tx.send(()).unwrap();
+        });
+        done.recv_timeout(BOUND)
+            .expect("join returns: the timer thread was stopped");
+    }
+}
