@@ -51,7 +51,7 @@ use crate::sync::lock_std as lock;
 ///     n
 /// });
 /// started_rx.recv().unwrap();
-/// assert!(!countdown.cancel()); // running: asked to stop, not stopped yet
+/// countdown.cancel(); // running: the task sees the token and stops
 /// assert_eq!(countdown.get_timeout(Duration::from_secs(10)), Err(TaskError::Cancelled));
 /// ```
 #[derive(Clone, Default)]
@@ -170,9 +170,10 @@ impl ThreadPool {
     ///
     /// [`cancel`](AsyncResult::cancel) on the handle sets the token. If the
     /// task has not started, it never will (and `cancel` returns true, as
-    /// for any task). If it is running, `cancel` returns false (it had
-    /// started, as Python's `Future.cancel` reports) but the task sees the
-    /// token; if the token is set by the time `f` returns, the handle
+    /// for any task). If it is running, the task sees the token, and
+    /// `cancel` returns false (it had started, as Python's `Future.cancel`
+    /// reports) unless the task has already ended cancelled by the time
+    /// `cancel` returns. If the token is set by the time `f` returns, the handle
     /// resolves to [`TaskError::Cancelled`](crate::TaskError::Cancelled)
     /// and [`cancelled`](AsyncResult::cancelled) becomes true; the value
     /// `f` returned is dropped. A panic is still reported as `Panicked`.

@@ -174,7 +174,9 @@ where
 
     /// Not started: it never will. Running with a token: the token is set
     /// and the task ends CANCELLED when its closure returns, but this
-    /// returns false (it had started), as Python's `Future.cancel` does.
+    /// returns false (it had started), as Python's `Future.cancel` does
+    /// (`AsyncResult::cancel` still says true if it has ended cancelled
+    /// by the time it looks).
     fn cancel(&self) -> bool {
         let aborted = Job::abort(self, TaskError::Cancelled);
         if let Some(token) = &self.token {

@@ -370,8 +370,9 @@ impl ThreadPool {
     /// other queued work has had its turn.
     ///
     /// [`cancel`](AsyncResult::cancel) between runs stops it at once (true;
-    /// `f` is dropped now); during a run it returns false and the handle
-    /// resolves to [`TaskError::Cancelled`] when that run returns. Closing
+    /// `f` is dropped now); during a run the handle resolves to
+    /// [`TaskError::Cancelled`] when that run returns, and `cancel` returns
+    /// false (unless that run has already returned when it looks). Closing
     /// the pool ends it the same way. Each run counts as one completed task
     /// in [`stats`](ThreadPool::stats).
     ///

@@ -28,10 +28,9 @@ fn cancelling_a_running_task_sets_its_token_and_the_handle_ends_cancelled() {
     });
     started.recv_timeout(BOUND).unwrap();
     assert!(handle.running());
-    assert!(
-        !handle.cancel(),
-        "a running task reports that it had started"
-    );
+    // The return value races with the task: false while it still runs,
+    // true if it already saw the token and ended cancelled.
+    let _ = handle.cancel();
     assert_eq!(handle.get_timeout(BOUND), Err(TaskError::Cancelled));
     assert!(handle.cancelled());
     assert_eq!(handle.successful(), Some(false));
