@@ -105,6 +105,15 @@ fn two_hundred_clients_get_every_byte_back_and_the_server_shuts_down_cleanly() {
         lingering.read_to_end(&mut rest).map(|_| rest.len()).ok(),
         Some(0)
     );
+    // A joined thread can linger in /proc for a moment while the kernel
+    // finishes its exit, so look until it is gone (bounded).
     #[cfg(target_os = "linux")]
-    assert_eq!(echo_threads(), 0, "no server thread left");
+    assert!(
+        (0..1000).any(|_| {
+            std::thread::sleep(Duration::from_millis(1));
+            echo_threads() == 0
+        }),
+        "no server thread left: {} remain",
+        echo_threads()
+    );
 }
