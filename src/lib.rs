@@ -62,10 +62,13 @@ mod error;
 mod global;
 mod handle;
 mod job;
+mod map;
 mod pool;
 mod registry;
+mod scope;
 mod sleep;
 mod sync;
+mod wait;
 mod worker;
 
 #[cfg(all(test, loom))]
@@ -75,4 +78,7 @@ pub use builder::Builder;
 pub use error::{BuildError, BuildErrorKind, TaskError};
 pub use global::{global, submit};
 pub use handle::AsyncResult;
+pub use map::{IMap, IMapUnordered};
 pub use pool::ThreadPool;
+pub use scope::{Scope, ScopedHandle};
+pub use wait::{as_completed, wait, AsCompleted, ReturnWhen};
