@@ -262,8 +262,14 @@ mod tests {
             TaskError::InvalidArgument("b")
         );
         let e = TaskError::InvalidArgument("chunksize must be at least 1");
-        assert_eq!(e.to_string(), "invalid argument: chunksize must be at least 1");
-        assert_eq!(format!("{e:?}"), "InvalidArgument(\"chunksize must be at least 1\")");
+        assert_eq!(
+            e.to_string(),
+            "invalid argument: chunksize must be at least 1"
+        );
+        assert_eq!(
+            format!("{e:?}"),
+            "InvalidArgument(\"chunksize must be at least 1\")"
+        );
     }
 
     #[test]

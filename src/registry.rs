@@ -21,7 +21,7 @@ use crossbeam_deque::{Injector, Steal, Stealer};
 
 use crate::error::TaskError;
 use crate::handle::AsyncResult;
-use crate::job::{Job, JobRef, Task};
+use crate::job::{JobRef, Task};
 use crate::sleep::Sleep;
 
 pub(crate) struct Registry {

@@ -60,7 +60,12 @@ impl Notifier {
 
     /// Asks `completion` to signal `token` here when its value can be
     /// taken; queues the token at once if it already can.
-    pub(crate) fn watch<T>(self: &Arc<Self>, completion: &Completion<T>, token: usize, value: bool) {
+    pub(crate) fn watch<T>(
+        self: &Arc<Self>,
+        completion: &Completion<T>,
+        token: usize,
+        value: bool,
+    ) {
         let signal: Arc<dyn Signal> = self.clone();
         if !completion.register(Waiter::Signal(signal, token), value) {
             self.push(token);
@@ -394,5 +399,40 @@ impl Tracker {
             ReturnWhen::FirstException => self.failed || all,
             ReturnWhen::AllCompleted => all,
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::handle::{OK, PENDING, RUNNING};
+
+    #[test]
+    fn unwatching_one_notifier_keeps_another_with_the_same_token() {
+        let completion: Completion<u8> = Completion::new();
+        let a = Notifier::new();
+        let b = Notifier::new();
+        a.watch(&completion, 0, false);
+        b.watch(&completion, 0, false);
+        a.unwatch(&completion, 0);
+        assert!(completion.transition(PENDING, RUNNING));
+        completion.finish(Ok(1));
+        assert_eq!(completion.phase(), OK);
+        assert_eq!(a.pop(), None, "a withdrew");
+        assert_eq!(b.pop(), Some(0), "b is still told");
+    }
+
+    #[test]
+    fn return_when_conditions() {
+        let mut t = Tracker::new(2);
+        assert!(!t.met(ReturnWhen::FirstCompleted));
+        t.done[0] = true;
+        t.n_done = 1;
+        assert!(t.met(ReturnWhen::FirstCompleted));
+        assert!(!t.met(ReturnWhen::FirstException));
+        t.failed = true;
+        assert!(t.met(ReturnWhen::FirstException));
+        assert!(!t.met(ReturnWhen::AllCompleted));
+        assert!(Tracker::new(0).met(ReturnWhen::AllCompleted));
     }
 }

@@ -332,7 +332,10 @@ fn imap_yields_in_input_order_whatever_the_completion_order() {
     assert_eq!(it.next_timeout(SHORT), Err(TaskError::Timeout));
     gates.open(0);
     let rest: Vec<_> = (0..5).map(|_| it.next_timeout(LONG).unwrap()).collect();
-    assert_eq!(rest, [Some(Ok(0)), Some(Ok(10)), Some(Ok(20)), Some(Ok(30)), None]);
+    assert_eq!(
+        rest,
+        [Some(Ok(0)), Some(Ok(10)), Some(Ok(20)), Some(Ok(30)), None]
+    );
 }
 
 #[test]
@@ -369,11 +372,18 @@ fn imap_is_lazy_over_an_endless_input() {
     let mut it = pool
         .imap(|x: u64| x * 2, counted_endless(&pulled))
         .buffersize(3);
-    assert_eq!(pulled.load(Ordering::SeqCst), 0, "nothing pulled before next()");
+    assert_eq!(
+        pulled.load(Ordering::SeqCst),
+        0,
+        "nothing pulled before next()"
+    );
     for consumed in 1..=50u64 {
         assert_eq!(it.next_timeout(LONG), Ok(Some(Ok((consumed - 1) * 2))));
         let p = pulled.load(Ordering::SeqCst) as u64;
-        assert!(p >= consumed && p <= consumed + 3, "pulled {p} after {consumed}");
+        assert!(
+            p >= consumed && p <= consumed + 3,
+            "pulled {p} after {consumed}"
+        );
     }
 }
 
@@ -422,7 +432,10 @@ fn imap_failed_item_yields_its_error_in_place_and_goes_on() {
         assert_eq!(out.len(), 8);
         for (i, r) in out.iter().enumerate() {
             if i % 4 == 1 {
-                assert_eq!(r.as_ref().unwrap_err().panic_message(), Some(&*format!("bad {i}")));
+                assert_eq!(
+                    r.as_ref().unwrap_err().panic_message(),
+                    Some(&*format!("bad {i}"))
+                );
             } else {
                 assert_eq!(r, &Ok(i as u32));
             }
@@ -433,13 +446,27 @@ fn imap_failed_item_yields_its_error_in_place_and_goes_on() {
 #[test]
 fn imap_reports_a_panicking_input_once_then_ends() {
     let pool = ThreadPool::new(2).unwrap();
-    let input = || (0..10u32).map(|x| if x == 3 { panic!("input broke at {x}") } else { x });
+    let input = || {
+        (0..10u32).map(|x| {
+            if x == 3 {
+                panic!("input broke at {x}")
+            } else {
+                x
+            }
+        })
+    };
     let out: Vec<_> = pool.imap(|x: u32| x, input()).collect();
     assert_eq!(out.len(), 4);
     assert_eq!(out[..3], [Ok(0), Ok(1), Ok(2)]);
-    assert_eq!(out[3].as_ref().unwrap_err().panic_message(), Some("input broke at 3"));
+    assert_eq!(
+        out[3].as_ref().unwrap_err().panic_message(),
+        Some("input broke at 3")
+    );
 
-    let out: Vec<_> = pool.imap_unordered(|x: u32| x, input()).chunksize(2).collect();
+    let out: Vec<_> = pool
+        .imap_unordered(|x: u32| x, input())
+        .chunksize(2)
+        .collect();
     assert_eq!(out.len(), 4);
     assert_eq!(out.iter().filter(|r| r.is_err()).count(), 1);
     // Workers are alive and well.
@@ -481,7 +508,9 @@ fn imap_zero_sizes_are_clear_errors() {
     let mut it = pool.imap(|x: u64| x, counted_endless(&pulled)).chunksize(0);
     assert_eq!(
         it.next(),
-        Some(Err(TaskError::InvalidArgument("chunksize must be at least 1")))
+        Some(Err(TaskError::InvalidArgument(
+            "chunksize must be at least 1"
+        )))
     );
     assert_eq!(it.next(), None);
     let mut it = pool
@@ -489,7 +518,9 @@ fn imap_zero_sizes_are_clear_errors() {
         .buffersize(0);
     assert_eq!(
         it.next(),
-        Some(Err(TaskError::InvalidArgument("buffersize must be at least 1")))
+        Some(Err(TaskError::InvalidArgument(
+            "buffersize must be at least 1"
+        )))
     );
     assert_eq!(it.next(), None);
     assert_eq!(pulled.load(Ordering::SeqCst), 0);
@@ -514,7 +545,10 @@ fn imap_input_need_not_be_send_and_the_iterator_is_static() {
     let pool = ThreadPool::new(2).unwrap();
     let data = Rc::new(vec![5u32, 6, 7]);
     let input = (0..3).map(move |i| data[i]); // Rc: not Send
-    let out: Vec<_> = pool.imap(|x: u32| x + 1, input).map(Result::unwrap).collect();
+    let out: Vec<_> = pool
+        .imap(|x: u32| x + 1, input)
+        .map(Result::unwrap)
+        .collect();
     assert_eq!(out, [6, 7, 8]);
 
     fn make(pool: &ThreadPool) -> IMap<std::ops::Range<u32>, u32> {
@@ -536,7 +570,10 @@ fn imap_inside_a_task_of_a_one_thread_pool_does_not_deadlock() {
     let inner = pool.clone();
     let h = pool.submit(move || {
         let a: u32 = inner.imap(|x: u32| x, 0..100).map(Result::unwrap).sum();
-        let b: u32 = inner.imap_unordered(|x: u32| x, 0..100).map(Result::unwrap).sum();
+        let b: u32 = inner
+            .imap_unordered(|x: u32| x, 0..100)
+            .map(Result::unwrap)
+            .sum();
         (a, b)
     });
     assert_eq!(h.get_timeout(LONG), Ok((4950, 4950)));
