@@ -61,6 +61,7 @@ mod builder;
 mod error;
 mod global;
 mod handle;
+mod inplace;
 mod job;
 mod map;
 mod pool;

@@ -3,13 +3,14 @@
 //! [`IMapUnordered`] behind [`ThreadPool::imap`] and
 //! [`ThreadPool::imap_unordered`].
 //!
-//! `map` cuts its input into chunks (Python's `chunksize`), queues one job
-//! per chunk as the chunk is cut, and has each job write its results into a
-//! per-chunk vector; the job that finishes last joins them in input order
-//! and publishes the whole vector. So a million tiny items cost a few dozen
-//! allocations and wake-ups, not a million. The first chunk that panics
-//! decides the outcome at once (fail fast) and stops every chunk that has
-//! not started.
+//! `map` takes all the items (a `Vec` passes through without a copy), cuts
+//! them into chunks (Python's `chunksize`) and queues one job per chunk.
+//! Each job moves its items out of the input buffer and writes each result
+//! straight into its slot of the output vector ([`crate::inplace`]); the
+//! job that finishes last publishes the vector. So a million tiny items
+//! cost a few dozen jobs and wake-ups, one output allocation and no copy.
+//! The first chunk that panics decides the outcome at once (fail fast) and
+//! every chunk not yet started is skipped.
 //!
 //! The iterators pull from their input on the consumer's thread, only as
 //! results are consumed, keeping at most `buffersize` chunks in flight.
@@ -22,10 +23,11 @@ use std::time::{Duration, Instant};
 
 use crate::error::{payload_message, TaskError};
 use crate::handle::{AsyncResult, Completion, TaskRef, PENDING, RUNNING};
+use crate::inplace::InPlace;
 use crate::job::Job;
 use crate::pool::ThreadPool;
 use crate::registry::Registry;
-use crate::sync::{lock, AtomicBool, AtomicUsize, Mutex, Ordering};
+use crate::sync::{AtomicBool, AtomicUsize, Ordering};
 use crate::wait::Notifier;
 
 /// How many chunks per worker an automatic chunk size aims for (Python's
@@ -50,22 +52,21 @@ fn auto_chunksize(len: usize, threads: usize) -> usize {
 // ---- map / map_async --------------------------------------------------------
 
 /// The state one `map` call shares between its chunks and its handle.
-struct MapShared<F, U> {
+struct MapShared<I, F, U> {
     f: F,
+    buf: InPlace<I, U>,
     completion: Completion<Vec<U>>,
-    /// Set once the outcome is an error: queued chunks skip their items
-    /// and the submitter stops cutting chunks.
+    /// Set once the outcome is an error: chunks not started skip their
+    /// items and the submitter stops queuing.
     stop: AtomicBool,
     /// Whoever swaps this first owns publishing the outcome.
     decided: AtomicBool,
-    /// Chunks queued and not yet dropped, plus one held by the submitter
-    /// until it has queued the last chunk.
+    /// Chunk jobs not yet dropped, plus one held by the submitter until it
+    /// has queued the last chunk.
     remaining: AtomicUsize,
-    /// Each chunk's results, by chunk index.
-    parts: Mutex<Vec<Option<Vec<U>>>>,
 }
 
-impl<F, U> MapShared<F, U> {
+impl<I, F, U> MapShared<I, F, U> {
     /// Ends the map with `error` unless its outcome is already decided.
     fn fail(&self, error: TaskError) -> bool {
         self.stop.store(true, Ordering::Release);
@@ -78,28 +79,31 @@ impl<F, U> MapShared<F, U> {
         true
     }
 
-    /// Accounts for one chunk (or the submitter) being over; the last one
-    /// joins the parts and publishes them, unless the map already failed.
+    /// Accounts for one chunk job (or the submitter) being gone; the last
+    /// one frees the buffers and publishes the results, unless the map
+    /// already failed.
     fn part_done(&self) {
         if self.remaining.fetch_sub(1, Ordering::AcqRel) != 1 {
             return;
         }
-        let parts = std::mem::take(&mut *lock(&self.parts));
+        // SAFETY: every chunk job has been dropped (each gives its count
+        // back as the last thing it does) and the submitter has queued them
+        // all, so no chunk runs now or later.
+        #[allow(unsafe_code)]
+        let results = unsafe { self.buf.finish() };
         if self.decided.swap(true, Ordering::AcqRel) {
             return;
         }
-        let total = parts.iter().map(|p| p.as_ref().map_or(0, Vec::len)).sum();
-        let mut out = Vec::with_capacity(total);
-        for part in parts {
-            out.extend(part.unwrap_or_default());
-        }
         self.completion.transition(PENDING, RUNNING);
-        self.completion.finish(Ok(out));
+        // Not every chunk written but nobody failed: cannot happen (a chunk
+        // skipped or dropped unrun fails the map first); say Cancelled.
+        self.completion.finish(results.ok_or(TaskError::Cancelled));
     }
 }
 
-impl<F, U> TaskRef<Vec<U>> for MapShared<F, U>
+impl<I, F, U> TaskRef<Vec<U>> for MapShared<I, F, U>
 where
+    I: Send,
     F: Send + Sync,
     U: Send + 'static,
 {
@@ -122,10 +126,8 @@ where
 
 /// One chunk of a `map`, as queued on the pool.
 struct Chunk<I, F, U> {
-    shared: Arc<MapShared<F, U>>,
+    shared: Arc<MapShared<I, F, U>>,
     index: usize,
-    /// Taken by whoever runs or aborts the chunk.
-    items: Mutex<Option<Vec<I>>>,
 }
 
 impl<I, F, U> Job for Chunk<I, F, U>
@@ -135,35 +137,21 @@ where
     U: Send + 'static,
 {
     fn run(self: Arc<Self>) {
-        let Some(items) = lock(&self.items).take() else {
-            return;
-        };
         let shared = &*self.shared;
         if shared.stop.load(Ordering::Acquire) {
-            return;
+            return; // dropped below: discards its items
         }
         shared.completion.transition(PENDING, RUNNING);
-        let f = &shared.f;
-        match catch_unwind(AssertUnwindSafe(|| {
-            items.into_iter().map(f).collect::<Vec<U>>()
-        })) {
-            Ok(out) => {
-                if !shared.stop.load(Ordering::Acquire) {
-                    lock(&shared.parts)[self.index] = Some(out);
-                }
-            }
-            Err(payload) => {
-                shared.fail(TaskError::Panicked(payload));
-            }
+        if let Some(Err(payload)) = shared.buf.run(self.index, &shared.f) {
+            shared.fail(TaskError::Panicked(payload));
         }
         // `self` drops here: that accounts for the chunk (see Drop).
     }
 
     fn abort(&self, error: TaskError) -> bool {
-        let Some(items) = lock(&self.items).take() else {
+        if !self.shared.buf.discard(self.index) {
             return false;
-        };
-        drop(items);
+        }
         self.shared.fail(error);
         true
     }
@@ -172,8 +160,9 @@ where
 impl<I, F, U> Drop for Chunk<I, F, U> {
     fn drop(&mut self) {
         // Every chunk is accounted for exactly once, when it is freed: after
-        // it ran, after it was aborted, or if a queue dropped it unrun.
-        if lock(&self.items).take().is_some() {
+        // it ran, after it was aborted, or if it was skipped or dropped
+        // unrun (then its items are dropped and the map cannot succeed).
+        if self.shared.buf.discard(self.index) {
             self.shared.fail(TaskError::Cancelled);
         }
         self.shared.part_done();
@@ -198,83 +187,41 @@ where
     if registry.is_closed() {
         return AsyncResult::failed(TaskError::PoolClosed);
     }
+    // All items first, as Python's map does. A Vec passes through without
+    // a copy. The input is the caller's code, run on the caller's thread:
+    // a panic in it fails the map instead of unwinding through the library.
+    let items: Vec<I> = match catch_unwind(AssertUnwindSafe(|| items.into_iter().collect())) {
+        Ok(items) => items,
+        Err(payload) => return AsyncResult::failed(TaskError::Panicked(payload)),
+    };
+    let chunksize =
+        chunksize.unwrap_or_else(|| auto_chunksize(items.len(), registry.num_threads()));
+    let buf = InPlace::new(items, chunksize);
+    let chunks = buf.chunks();
     let shared = Arc::new(MapShared {
         f,
+        buf,
         completion: Completion::new(),
         stop: AtomicBool::new(false),
         decided: AtomicBool::new(false),
-        remaining: AtomicUsize::new(1),
-        parts: Mutex::new(Vec::new()),
+        remaining: AtomicUsize::new(chunks + 1),
     });
     let handle = AsyncResult::from_task(shared.clone());
-    // The input is the caller's code, run on the caller's thread: a panic
-    // in it fails the map instead of unwinding through the library.
-    let fed = catch_unwind(AssertUnwindSafe(|| {
-        let iter = items.into_iter();
-        let (lower, upper) = iter.size_hint();
-        match chunksize {
-            Some(n) => feed(registry, &shared, iter, n),
-            None if upper == Some(lower) => {
-                let n = auto_chunksize(lower, registry.num_threads());
-                feed(registry, &shared, iter, n);
-            }
-            None => {
-                // Unknown length: collect first, as Python's map does.
-                let all: Vec<I> = iter.collect();
-                let n = auto_chunksize(all.len(), registry.num_threads());
-                feed(registry, &shared, all.into_iter(), n);
-            }
-        }
-    }));
-    if let Err(payload) = fed {
-        shared.fail(TaskError::Panicked(payload));
-    }
-    shared.part_done();
-    handle
-}
-
-/// Cuts `iter` into chunks of `chunksize` and queues each as it is cut.
-fn feed<I, F, U>(
-    registry: &Registry,
-    shared: &Arc<MapShared<F, U>>,
-    mut iter: impl Iterator<Item = I>,
-    chunksize: usize,
-) where
-    I: Send + 'static,
-    F: Fn(I) -> U + Send + Sync + 'static,
-    U: Send + 'static,
-{
-    loop {
-        if shared.stop.load(Ordering::Acquire) {
-            return;
-        }
-        let reserve = chunksize.min(iter.size_hint().0.max(1)).min(MAX_PREALLOC);
-        let mut items = Vec::with_capacity(reserve);
-        items.extend(iter.by_ref().take(chunksize));
-        if items.is_empty() {
-            return;
-        }
-        let last = items.len() < chunksize;
-        let index = {
-            let mut parts = lock(&shared.parts);
-            parts.push(None);
-            parts.len() - 1
-        };
-        shared.remaining.fetch_add(1, Ordering::AcqRel);
+    for index in 0..chunks {
         let chunk = Arc::new(Chunk {
             shared: shared.clone(),
             index,
-            items: Mutex::new(Some(items)),
         });
+        if shared.stop.load(Ordering::Acquire) {
+            continue; // dropped unqueued: accounted for, items dropped
+        }
         if registry.push(chunk) {
             // Closed while we queued: the chunk still drains (skipped).
             shared.fail(TaskError::PoolClosed);
-            return;
-        }
-        if last {
-            return;
         }
     }
+    shared.part_done();
+    handle
 }
 
 // ---- imap / imap_unordered ----------------------------------------------------

@@ -587,3 +587,99 @@ fn panics_inside_map_do_not_escape_to_the_caller() {
     }));
     assert!(matches!(r, Ok(Err(TaskError::Panicked(_)))));
 }
+
+/// Counts live values: a leak leaves it above 0, a double drop below.
+#[derive(Debug)]
+struct Tracked(Arc<std::sync::atomic::AtomicIsize>, usize);
+
+impl Tracked {
+    fn new(live: &Arc<std::sync::atomic::AtomicIsize>, v: usize) -> Self {
+        live.fetch_add(1, Ordering::SeqCst);
+        Tracked(live.clone(), v)
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn map_drops_every_item_and_result_exactly_once() {
+    use std::sync::atomic::AtomicIsize;
+    let pool = ThreadPool::new(3).unwrap();
+    let inputs = Arc::new(AtomicIsize::new(0));
+    let outputs = Arc::new(AtomicIsize::new(0));
+    let make = |n| (0..n).map(|v| Tracked::new(&inputs, v)).collect::<Vec<_>>();
+
+    // Success: inputs consumed, results handed out.
+    let o = outputs.clone();
+    let out = pool
+        .map_chunked(move |t: Tracked| Tracked::new(&o, t.1), make(1000), 7)
+        .unwrap();
+    assert_eq!(inputs.load(Ordering::SeqCst), 0);
+    assert_eq!(outputs.load(Ordering::SeqCst), 1000);
+    assert!(out.iter().enumerate().all(|(i, t)| t.1 == i));
+    drop(out);
+    assert_eq!(outputs.load(Ordering::SeqCst), 0);
+
+    // A panic in the middle of a chunk, others written, others skipped.
+    let o = outputs.clone();
+    let err = pool
+        .map_chunked(
+            move |t: Tracked| {
+                if t.1 == 503 {
+                    panic!("503");
+                }
+                Tracked::new(&o, t.1)
+            },
+            make(1000),
+            10,
+        )
+        .unwrap_err();
+    assert_eq!(err.panic_message(), Some("503"));
+    pool.join(); // every chunk settled
+    assert_eq!(
+        inputs.load(Ordering::SeqCst),
+        0,
+        "no input leaked or dropped twice"
+    );
+    assert_eq!(
+        outputs.load(Ordering::SeqCst),
+        0,
+        "no result leaked or dropped twice"
+    );
+}
+
+#[test]
+fn map_cancelled_or_terminated_drops_everything_once() {
+    use std::sync::atomic::AtomicIsize;
+    let inputs = Arc::new(AtomicIsize::new(0));
+    let outputs = Arc::new(AtomicIsize::new(0));
+    let pool = ThreadPool::new(1).unwrap();
+    let gates = Gates::new(1);
+    let g = gates.clone();
+    let (started_tx, started_rx) = channel();
+    let blocker = pool.submit(move || {
+        started_tx.send(()).unwrap();
+        g.pass(0)
+    });
+    started_rx.recv_timeout(LONG).unwrap();
+    let o = outputs.clone();
+    let h = pool.map_async_chunked(
+        move |t: Tracked| Tracked::new(&o, t.1),
+        (0..100)
+            .map(|v| Tracked::new(&inputs, v))
+            .collect::<Vec<_>>(),
+        3,
+    );
+    assert!(h.cancel());
+    pool.terminate();
+    gates.open(0);
+    blocker.get_timeout(LONG).unwrap();
+    assert_eq!(h.get_timeout(LONG).unwrap_err(), TaskError::Cancelled);
+    pool.join();
+    assert_eq!(inputs.load(Ordering::SeqCst), 0);
+    assert_eq!(outputs.load(Ordering::SeqCst), 0);
+}
