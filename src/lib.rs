@@ -47,6 +47,12 @@
 //!   [`join`](ThreadPool::join), [`shutdown`](ThreadPool::shutdown) or drop.
 //! * [`AsyncResult`]: get, get_timeout, wait, ready, successful, running,
 //!   cancel, add_done_callback, and `.await`.
+//! * Bulk work: [`ThreadPool::map`] / [`ThreadPool::map_async`] (chunked,
+//!   input order, fail fast), the lazy [`ThreadPool::imap`] /
+//!   [`ThreadPool::imap_unordered`], and [`ThreadPool::scope`] for tasks
+//!   that borrow from the caller's stack.
+//! * Waiting on many handles: [`as_completed`] and [`wait`] with
+//!   [`ReturnWhen`].
 //! * [`TaskError`]: why a handle holds no value. [`BuildError`]: why a pool
 //!   could not be built.
 //! * [`global`] and [`submit`]: a lazily built process-wide pool.
