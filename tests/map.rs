@@ -683,3 +683,20 @@ fn map_cancelled_or_terminated_drops_everything_once() {
     assert_eq!(inputs.load(Ordering::SeqCst), 0);
     assert_eq!(outputs.load(Ordering::SeqCst), 0);
 }
+
+#[test]
+fn closures_need_no_type_annotations() {
+    let pool = ThreadPool::new(2).unwrap();
+    assert_eq!(pool.map(|x| x * 2, vec![1, 2, 3]), Ok(vec![2, 4, 6]));
+    assert_eq!(
+        pool.map_async(|s| format!("{s}!"), ["a"]).get(),
+        Ok(vec!["a!".to_string()])
+    );
+    let v: Vec<_> = pool.imap(|x| x + 1, 0..3).map(Result::unwrap).collect();
+    assert_eq!(v, [1, 2, 3]);
+    let n = pool
+        .imap_unordered(|x| x % 2, 0..10)
+        .filter(|r| r == &Ok(1))
+        .count();
+    assert_eq!(n, 5);
+}
