@@ -159,15 +159,17 @@ impl<I, U> InPlace<I, U> {
         true
     }
 
-    /// Frees both buffers and whatever they still hold, and returns the
-    /// results if every chunk was written. Later calls return `None`.
+    /// Drops whatever the buffers still hold and gives them back: the
+    /// results if every chunk was written, and the emptied input buffer
+    /// (an empty `Vec` with its capacity), for the caller to free when it
+    /// suits (after publishing the results). Later calls return `None`s.
     ///
     /// # Safety
     ///
     /// No chunk may be running, nor be run or discarded after this call.
-    pub(crate) unsafe fn finish(&self) -> Option<Vec<U>> {
+    pub(crate) unsafe fn finish(&self) -> (Option<Vec<U>>, Option<Vec<I>>) {
         if self.finished.swap(true, Ordering::AcqRel) {
-            return None;
+            return (None, None);
         }
         let complete = self
             .states
@@ -189,7 +191,7 @@ impl<I, U> InPlace<I, U> {
         }));
         // SAFETY: the input buffer came from a Vec<I> with this capacity;
         // every item in it has been moved out or dropped, so length 0.
-        drop(unsafe { Vec::from_raw_parts(self.input, 0, self.input_cap) });
+        let spent = unsafe { Vec::from_raw_parts(self.input, 0, self.input_cap) };
         // SAFETY: the output buffer came from a Vec<U> with this capacity;
         // if every chunk is WRITTEN, slots [0, len) are initialised.
         let output = unsafe {
@@ -199,7 +201,7 @@ impl<I, U> InPlace<I, U> {
                 self.output_cap,
             )
         };
-        complete.then_some(output)
+        (complete.then_some(output), Some(spent))
     }
 }
 
@@ -258,9 +260,9 @@ mod tests {
             assert!(buf.run(k, &|t: Tracked| t.1).is_none(), "claimed once");
         }
         assert_eq!(live.load(Ordering::SeqCst), 0, "inputs consumed");
-        let out = unsafe { buf.finish() }.unwrap();
+        let out = unsafe { buf.finish() }.0.unwrap();
         assert_eq!(out, [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]);
-        assert!(unsafe { buf.finish() }.is_none());
+        assert!(unsafe { buf.finish() }.0.is_none());
     }
 
     #[test]
@@ -281,7 +283,7 @@ mod tests {
         assert!(!buf.discard(0));
         assert_eq!(live.load(Ordering::SeqCst), 0, "every input dropped once");
         assert_eq!(out_live.load(Ordering::SeqCst), 4, "chunk 0's results live");
-        assert!(unsafe { buf.finish() }.is_none());
+        assert!(unsafe { buf.finish() }.0.is_none());
         assert_eq!(out_live.load(Ordering::SeqCst), 0, "and freed at the end");
     }
 
@@ -301,15 +303,15 @@ mod tests {
     fn empty_and_zero_sized() {
         let buf: InPlace<u8, u8> = InPlace::new(Vec::new(), 5);
         assert_eq!(buf.chunks(), 0);
-        assert_eq!(unsafe { buf.finish() }, Some(vec![]));
+        assert_eq!(unsafe { buf.finish() }.0, Some(vec![]));
         let buf = InPlace::new(vec![(); 5], 2);
         for k in 0..buf.chunks() {
             assert!(buf.run(k, &|()| ()).unwrap().is_ok());
         }
-        assert_eq!(unsafe { buf.finish() }.unwrap().len(), 5);
+        assert_eq!(unsafe { buf.finish() }.0.unwrap().len(), 5);
         let buf = InPlace::new(vec![1u8, 2, 3], usize::MAX);
         assert_eq!(buf.chunks(), 1);
         assert!(buf.run(0, &|x| x + 1).unwrap().is_ok());
-        assert_eq!(unsafe { buf.finish() }, Some(vec![2, 3, 4]));
+        assert_eq!(unsafe { buf.finish() }.0, Some(vec![2, 3, 4]));
     }
 }

@@ -90,14 +90,15 @@ impl<I, F, U> MapShared<I, F, U> {
         // back as the last thing it does) and the submitter has queued them
         // all, so no chunk runs now or later.
         #[allow(unsafe_code)]
-        let results = unsafe { self.buf.finish() };
-        if self.decided.swap(true, Ordering::AcqRel) {
-            return;
+        let (results, spent_input) = unsafe { self.buf.finish() };
+        if !self.decided.swap(true, Ordering::AcqRel) {
+            self.completion.transition(PENDING, RUNNING);
+            // Not every chunk written but nobody failed: cannot happen (a
+            // chunk skipped or dropped unrun fails the map first).
+            self.completion.finish(results.ok_or(TaskError::Cancelled));
         }
-        self.completion.transition(PENDING, RUNNING);
-        // Not every chunk written but nobody failed: cannot happen (a chunk
-        // skipped or dropped unrun fails the map first); say Cancelled.
-        self.completion.finish(results.ok_or(TaskError::Cancelled));
+        // Freed after publishing: the waiter need not wait for it.
+        drop(spent_input);
     }
 }
 
