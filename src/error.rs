@@ -47,6 +47,9 @@ pub enum TaskError {
     /// `get_timeout` (or a poll of the handle as a future): a value is
     /// handed out once.
     ResultTaken,
+    /// A bulk call was given an argument it cannot work with (for example
+    /// a chunk size of 0); the message says which. Nothing was run.
+    InvalidArgument(&'static str),
 }
 
 impl TaskError {
@@ -133,6 +136,7 @@ impl fmt::Display for TaskError {
             TaskError::ResultTaken => {
                 f.write_str("the task's result was already taken from this handle")
             }
+            TaskError::InvalidArgument(msg) => write!(f, "invalid argument: {msg}"),
         }
     }
 }
@@ -148,6 +152,7 @@ impl fmt::Debug for TaskError {
             TaskError::Timeout => f.write_str("Timeout"),
             TaskError::PoolClosed => f.write_str("PoolClosed"),
             TaskError::ResultTaken => f.write_str("ResultTaken"),
+            TaskError::InvalidArgument(msg) => f.debug_tuple("InvalidArgument").field(msg).finish(),
         }
     }
 }
@@ -158,6 +163,7 @@ impl PartialEq for TaskError {
             (TaskError::Panicked(a), TaskError::Panicked(b)) => {
                 payload_message(a.as_ref()) == payload_message(b.as_ref())
             }
+            (TaskError::InvalidArgument(a), TaskError::InvalidArgument(b)) => a == b,
             _ => std::mem::discriminant(self) == std::mem::discriminant(other),
         }
     }
@@ -246,6 +252,23 @@ mod tests {
         assert_ne!(
             TaskError::Panicked(Box::new("x")),
             TaskError::Panicked(Box::new("y"))
+        );
+        assert_eq!(
+            TaskError::InvalidArgument("chunksize must be at least 1"),
+            TaskError::InvalidArgument("chunksize must be at least 1")
+        );
+        assert_ne!(
+            TaskError::InvalidArgument("a"),
+            TaskError::InvalidArgument("b")
+        );
+        let e = TaskError::InvalidArgument("chunksize must be at least 1");
+        assert_eq!(
+            e.to_string(),
+            "invalid argument: chunksize must be at least 1"
+        );
+        assert_eq!(
+            format!("{e:?}"),
+            "InvalidArgument(\"chunksize must be at least 1\")"
         );
     }
 

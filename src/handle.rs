@@ -246,12 +246,15 @@ impl<T> Completion<T> {
             .retain(|w| !matches!(w, Waiter::Thread(o) if o.id() == id));
     }
 
-    /// Forgets a signal registered with `token`.
-    #[allow(dead_code)] // for waits on many handles (as_completed, wait)
-    pub(crate) fn deregister_signal(&self, token: usize) {
-        lock(&self.slot)
-            .waiters
-            .retain(|w| !matches!(w, Waiter::Signal(_, t) if *t == token));
+    /// Forgets `signal`'s registration with `token`. Matched by both: two
+    /// multi-waiters (say two `wait` calls on the same handles) use the same
+    /// tokens, and one giving up must not unregister the other.
+    pub(crate) fn deregister_signal(&self, signal: &Arc<dyn Signal>, token: usize) {
+        let target = Arc::as_ptr(signal) as *const ();
+        lock(&self.slot).waiters.retain(|w| {
+            !matches!(w, Waiter::Signal(s, t)
+                if *t == token && Arc::as_ptr(s) as *const () == target)
+        });
     }
 
     pub(crate) fn met(&self, need_value: bool) -> bool {

@@ -47,6 +47,12 @@
 //!   [`join`](ThreadPool::join), [`shutdown`](ThreadPool::shutdown) or drop.
 //! * [`AsyncResult`]: get, get_timeout, wait, ready, successful, running,
 //!   cancel, add_done_callback, and `.await`.
+//! * Bulk work: [`ThreadPool::map`] / [`ThreadPool::map_async`] (chunked,
+//!   input order, fail fast), the lazy [`ThreadPool::imap`] /
+//!   [`ThreadPool::imap_unordered`], and [`ThreadPool::scope`] for tasks
+//!   that borrow from the caller's stack.
+//! * Waiting on many handles: [`as_completed`] and [`wait`] with
+//!   [`ReturnWhen`].
 //! * [`TaskError`]: why a handle holds no value. [`BuildError`]: why a pool
 //!   could not be built.
 //! * [`global`] and [`submit`]: a lazily built process-wide pool.
@@ -97,15 +103,19 @@ mod error;
 mod global;
 mod handle;
 mod idle;
+mod inplace;
 mod job;
+mod map;
 mod pool;
 mod priority;
 mod registry;
 mod schedule;
+mod scope;
 mod sleep;
 mod stats;
 mod sync;
 mod timer;
+mod wait;
 mod worker;
 
 #[cfg(all(test, loom))]
@@ -117,5 +127,8 @@ pub use cancel::CancelToken;
 pub use error::{BuildError, BuildErrorKind, TaskError};
 pub use global::{global, submit};
 pub use handle::AsyncResult;
+pub use map::{IMap, IMapUnordered};
 pub use pool::ThreadPool;
+pub use scope::{Scope, ScopedHandle};
 pub use stats::PoolStats;
+pub use wait::{as_completed, wait, AsCompleted, ReturnWhen};
