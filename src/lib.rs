@@ -57,6 +57,7 @@
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
+mod block_on;
 mod builder;
 mod error;
 mod global;
@@ -66,13 +67,16 @@ mod pool;
 mod registry;
 mod sleep;
 mod sync;
+mod task_async;
 mod worker;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
 
+pub use block_on::block_on;
 pub use builder::Builder;
 pub use error::{BuildError, BuildErrorKind, TaskError};
 pub use global::{global, submit};
 pub use handle::AsyncResult;
 pub use pool::ThreadPool;
+pub use task_async::spawn_async;

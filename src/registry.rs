@@ -23,11 +23,15 @@ use crate::error::TaskError;
 use crate::handle::AsyncResult;
 use crate::job::{JobRef, Task};
 use crate::sleep::Sleep;
+use crate::task_async::LiveSet;
 
 pub(crate) struct Registry {
     pub(crate) injector: Injector<JobRef>,
     pub(crate) stealers: Box<[Stealer<JobRef>]>,
     pub(crate) sleep: Sleep,
+    /// Async tasks not over yet: workers stay while any is alive, even
+    /// after close (a suspended task may still be woken).
+    pub(crate) async_tasks: LiveSet,
     closed: AtomicBool,
     terminated: AtomicBool,
 }
@@ -39,6 +43,7 @@ impl Registry {
             injector: Injector::new(),
             stealers: stealers.into_boxed_slice(),
             sleep: Sleep::new(n),
+            async_tasks: LiveSet::new(n),
             closed: AtomicBool::new(false),
             terminated: AtomicBool::new(false),
         }
@@ -112,8 +117,11 @@ impl Registry {
     }
 
     /// Cancels every queued task that has not started (they resolve to
-    /// `Cancelled` at once); running tasks are untouched.
+    /// `Cancelled` at once); running closures are untouched. Every async
+    /// task is cancelled too: one that is suspended or queued is dropped
+    /// now, one being polled when its poll returns.
     pub(crate) fn cancel_queued(&self) {
+        self.async_tasks.cancel_all();
         drain(|| self.injector.steal());
         for stealer in self.stealers.iter() {
             drain(|| stealer.steal());

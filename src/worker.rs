@@ -80,7 +80,17 @@ impl WorkerCtx {
                 // Pairs with the fence in Registry::push (see registry.rs).
                 std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
                 if !registry.has_queued() {
-                    return;
+                    if !registry.async_tasks.any_live() {
+                        return;
+                    }
+                    // A suspended async task may still be woken and queued:
+                    // wait for it (the last one to end wakes everyone).
+                    registry.sleep.sleep(
+                        self.index,
+                        &self.thread,
+                        || registry.has_queued() || !registry.async_tasks.any_live(),
+                        None,
+                    );
                 }
                 continue;
             }
