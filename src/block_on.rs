@@ -47,8 +47,10 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
     loop {
         // Cleared before the poll: a wake during the poll must not be lost,
-        // a wake from before it is answered by this poll.
-        signal.woken.store(false, Ordering::SeqCst);
+        // a wake from before it is answered by this poll. A swap, not a
+        // store: reading the waker's write (Acquire) makes what the waker
+        // wrote before waking visible to this poll.
+        signal.woken.swap(false, Ordering::SeqCst);
         if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
             return output;
         }

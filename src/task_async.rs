@@ -82,19 +82,29 @@ impl Schedule {
     /// A wake. Returns true if the caller must queue the task (it moved it
     /// from IDLE to SCHEDULED); false if it is queued, running (then it
     /// will be queued again when the poll ends) or done.
+    ///
+    /// A wake of a task that is already SCHEDULED or NOTIFIED still writes
+    /// the state (the same value back): a read-modify-write with Release,
+    /// which the next poll's Acquire of the state reads from, so that poll
+    /// sees whatever the waker wrote before waking (the value a channel
+    /// delivered). A plain load would let the waker and the poller miss
+    /// each other's writes (store buffering), and the wake would be lost;
+    /// the loom model `loom_async_wakes_are_never_lost_and_never_poll_twice`
+    /// finds that interleaving.
     pub(crate) fn wake(&self) -> bool {
         let mut state = self.state.load(Ordering::Acquire);
         loop {
             let next = match state {
                 IDLE => SCHEDULED,
                 POLLING => NOTIFIED,
+                SCHEDULED | NOTIFIED => state,
                 _ => return false,
             };
             match self
                 .state
                 .compare_exchange(state, next, Ordering::AcqRel, Ordering::Acquire)
             {
-                Ok(_) => return next == SCHEDULED,
+                Ok(_) => return state == IDLE,
                 Err(actual) => state = actual,
             }
         }
@@ -119,7 +129,11 @@ impl Schedule {
             Ok(_) => false,
             Err(_) => {
                 // NOTIFIED: wakers leave that state alone, only we move it.
-                self.state.store(SCHEDULED, Ordering::Release);
+                // A swap rather than a store: every write to the state is
+                // a read-modify-write, which keeps loom's model exact
+                // (a plain store may be misplaced against a concurrent
+                // RMW there, tokio-rs/loom#254).
+                self.state.swap(SCHEDULED, Ordering::AcqRel);
                 true
             }
         }
@@ -128,7 +142,8 @@ impl Schedule {
     /// The task is over; later wakes do nothing. Called by the thread that
     /// holds the task (POLLING or NOTIFIED), or by one that found it over.
     pub(crate) fn finish(&self) {
-        self.state.store(DONE, Ordering::Release);
+        // A swap, as in `suspend`.
+        self.state.swap(DONE, Ordering::AcqRel);
     }
 }
 

@@ -84,6 +84,21 @@ impl Future for Manual {
     }
 }
 
+/// Occupies one worker until the gate opens; returns once it is running.
+fn occupy_worker(pool: &ThreadPool) -> (Gate, futurepool::AsyncResult<bool>) {
+    let gate = Gate::new();
+    let started = Signals::new();
+    let blocker = {
+        let (gate, started) = (gate.clone(), started.sender());
+        pool.submit(move || {
+            started.send(()).unwrap();
+            gate.wait()
+        })
+    };
+    started.recv();
+    (gate, blocker)
+}
+
 #[test]
 fn a_future_woken_from_another_thread_completes() {
     let pool = ThreadPool::new(2).unwrap();
@@ -138,16 +153,7 @@ fn many_wakes_while_queued_are_coalesced_into_one_poll() {
     ));
     let waker = wakers_rx.recv_timeout(LONG).unwrap();
     // Occupy the only worker, so the task stays queued while woken.
-    let gate = Gate::new();
-    let started = Signals::new();
-    let blocker = {
-        let (gate, started) = (gate.clone(), started.sender());
-        pool.submit(move || {
-            started.send(()).unwrap();
-            gate.wait()
-        })
-    };
-    started.recv();
+    let (gate, blocker) = occupy_worker(&pool);
     ready.store(true, Ordering::SeqCst);
     for _ in 0..1000 {
         waker.wake_by_ref();
@@ -236,16 +242,7 @@ fn cancel_drops_a_suspended_future_on_a_worker() {
 #[test]
 fn cancel_before_the_first_poll_never_polls() {
     let pool = ThreadPool::new(1).unwrap();
-    let gate = Gate::new();
-    let started = Signals::new();
-    let blocker = {
-        let (gate, started) = (gate.clone(), started.sender());
-        pool.submit(move || {
-            started.send(()).unwrap();
-            gate.wait()
-        })
-    };
-    started.recv();
+    let (gate, blocker) = occupy_worker(&pool);
     let polls = Arc::new(AtomicUsize::new(0));
     let (dropped_tx, dropped_rx) = mpsc::channel();
     let guard = DropGuard(dropped_tx);
