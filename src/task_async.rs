@@ -32,9 +32,7 @@
 //! worker); `terminate()` and `shutdown(_, true)` cancel them all. See
 //! `docs/async.md`.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as StdOrdering};
@@ -153,49 +151,40 @@ pub(crate) trait LiveTask: Send + Sync {
     fn cancel(self: Arc<Self>) -> bool;
 }
 
-/// Hashes a task's address (already unique and well spread past its low
-/// alignment bits); SipHash would cost more than the map operation.
+/// One shard of a [`LiveSet`]: a slab, so insert and remove are O(1)
+/// with no hashing (a task keeps its slot number).
 #[derive(Default)]
-struct AddrHasher(u64);
-
-impl Hasher for AddrHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.0 = (n as u64 >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
+struct Slab {
+    entries: Vec<Option<Weak<dyn LiveTask>>>,
+    free: Vec<usize>,
 }
-
-type Shard = HashMap<usize, Weak<dyn LiveTask>, BuildHasherDefault<AddrHasher>>;
 
 /// The async tasks of one pool that are not over yet. Workers do not exit
 /// while it is non-empty (a suspended task may be woken later), and
-/// terminate cancels every task in it. Sharded by address, so spawning and
-/// finishing on several workers rarely contend for one lock.
+/// terminate cancels every task in it. Sharded, so spawning and finishing
+/// on several threads rarely contend for one lock.
 pub(crate) struct LiveSet {
     live: AtomicUsize,
-    shards: Box<[StdMutex<Shard>]>,
+    shards: Box<[StdMutex<Slab>]>,
 }
+
+/// A task's place in a [`LiveSet`]: shard and slot, packed.
+#[derive(Clone, Copy)]
+struct SlotId(usize);
+
+const SHARD_BITS: usize = 6;
 
 impl LiveSet {
     pub(crate) fn new(workers: usize) -> Self {
-        let n = (workers * 4).next_power_of_two().min(64);
+        let n = (workers * 4).next_power_of_two().min(1 << SHARD_BITS);
         LiveSet {
             live: AtomicUsize::new(0),
-            shards: (0..n).map(|_| StdMutex::new(Shard::default())).collect(),
+            shards: (0..n).map(|_| StdMutex::new(Slab::default())).collect(),
         }
     }
 
-    fn shard(&self, key: usize) -> std::sync::MutexGuard<'_, Shard> {
-        let index = (key >> 4).wrapping_mul(0x9E37_79B9) >> 7;
-        let shard = &self.shards[index % self.shards.len()];
-        shard.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self, shard: usize) -> std::sync::MutexGuard<'_, Slab> {
+        self.shards[shard].lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whether any async task of the pool is still alive. SeqCst: a worker
@@ -204,29 +193,46 @@ impl LiveSet {
         self.live.load(StdOrdering::SeqCst) != 0
     }
 
-    fn insert(&self, key: usize, task: Weak<dyn LiveTask>) {
+    fn insert(&self, task: Weak<dyn LiveTask>) -> SlotId {
         // Counted before the task is queued, so a worker that sees the
         // queue empty after close also sees the task alive.
         self.live.fetch_add(1, StdOrdering::SeqCst);
-        self.shard(key).insert(key, task);
+        // Spread by the task's address (its allocation is unique).
+        let addr = Weak::as_ptr(&task) as *const () as usize;
+        let shard = (addr >> 4).wrapping_mul(0x9E37_79B9) >> 8 & (self.shards.len() - 1);
+        let mut slab = self.lock(shard);
+        let index = match slab.free.pop() {
+            Some(index) => {
+                slab.entries[index] = Some(task);
+                index
+            }
+            None => {
+                slab.entries.push(Some(task));
+                slab.entries.len() - 1
+            }
+        };
+        SlotId(index << SHARD_BITS | shard)
     }
 
     /// Forgets a task; true if it was the last one alive.
-    fn remove(&self, key: usize) -> bool {
-        if self.shard(key).remove(&key).is_none() {
-            return false;
+    fn remove(&self, slot: SlotId) -> bool {
+        let (shard, index) = (slot.0 & ((1 << SHARD_BITS) - 1), slot.0 >> SHARD_BITS);
+        {
+            let mut slab = self.lock(shard);
+            if slab.entries[index].take().is_none() {
+                return false;
+            }
+            slab.free.push(index);
         }
         self.live.fetch_sub(1, StdOrdering::SeqCst) == 1
     }
 
     /// Cancels every live task (terminate, `shutdown(_, true)`).
     pub(crate) fn cancel_all(&self) {
-        let tasks: Vec<Weak<dyn LiveTask>> = self
-            .shards
-            .iter()
-            .flat_map(|s| {
-                let shard = s.lock().unwrap_or_else(|e| e.into_inner());
-                shard.values().cloned().collect::<Vec<_>>()
+        let tasks: Vec<Weak<dyn LiveTask>> = (0..self.shards.len())
+            .flat_map(|shard| {
+                let slab = self.lock(shard);
+                slab.entries.iter().flatten().cloned().collect::<Vec<_>>()
             })
             .collect();
         // Outside the locks: cancelling may finish a task, which removes it.
@@ -247,10 +253,12 @@ struct AsyncTask<T, F> {
     /// Taken exactly once: by the poll that returns Ready (or panics), by
     /// a cancellation, or by the task's drop.
     future: Mutex<Option<Pin<Box<F>>>>,
-    completion: Arc<Completion<T>>,
+    /// What the task's [`AsyncResult`] holds: the outcome.
+    handle: Arc<AsyncHandle<T>>,
     /// Weak: a queued task must not keep its pool's queues alive (the
     /// queues hold the task).
     registry: Weak<Registry>,
+    slot: SlotId,
 }
 
 impl<T, F> AsyncTask<T, F>
@@ -258,9 +266,8 @@ where
     F: Future<Output = T> + Send + 'static,
     T: Send + 'static,
 {
-    /// The task's key in its pool's [`LiveSet`].
-    fn key(&self) -> usize {
-        self as *const Self as usize
+    fn completion(&self) -> &Completion<T> {
+        &self.handle.completion
     }
 
     /// Resolves a task that was never polled to `error`; false if it had
@@ -271,12 +278,12 @@ where
         } else {
             FAILED
         };
-        if !self.completion.transition(PENDING, phase) {
+        if !self.completion().transition(PENDING, phase) {
             return false;
         }
         // Release what the future captured before anyone is told.
         let _ = drop_future(lock(&self.future).take());
-        self.completion.publish(Err(error));
+        self.completion().publish(Err(error));
         self.retire();
         true
     }
@@ -365,8 +372,8 @@ where
     /// Publishes the outcome of a started task this thread holds.
     fn end(&self, result: Result<T, TaskError>) {
         self.sched.finish();
-        if self.completion.phase() == RUNNING {
-            self.completion.finish(result);
+        if self.completion().phase() == RUNNING {
+            self.completion().finish(result);
             self.retire();
         }
     }
@@ -376,7 +383,7 @@ where
     /// the workers of a closed pool exit.
     fn retire(&self) {
         if let Some(registry) = self.registry.upgrade() {
-            if registry.async_tasks.remove(self.key()) && registry.is_closed() {
+            if registry.async_tasks.remove(self.slot) && registry.is_closed() {
                 registry.sleep.wake_all();
             }
         }
@@ -397,8 +404,8 @@ where
         if !self.sched.start() {
             return;
         }
-        match self.completion.phase() {
-            PENDING if self.completion.transition(PENDING, RUNNING) => {}
+        match self.completion().phase() {
+            PENDING if self.completion().transition(PENDING, RUNNING) => {}
             RUNNING => {}
             _ => {
                 // Cancelled (or refused) before its first poll.
@@ -423,7 +430,7 @@ where
         if !self.sched.start() {
             return false;
         }
-        if self.completion.phase() != RUNNING {
+        if self.completion().phase() != RUNNING {
             self.sched.finish();
             return false;
         }
@@ -441,7 +448,7 @@ where
         if self.abort_unstarted(TaskError::Cancelled) {
             return true;
         }
-        if self.completion.phase() != RUNNING {
+        if self.completion().phase() != RUNNING {
             return false;
         }
         // Started: the future can only be dropped by the thread that holds
@@ -472,7 +479,7 @@ impl<T, F> Drop for AsyncTask<T, F> {
     /// poll it again (no queue entry, no waker). End it so its handle does
     /// not wait forever.
     fn drop(&mut self) {
-        let phase = self.completion.phase();
+        let phase = self.handle.completion.phase();
         if phase != PENDING && phase != RUNNING {
             return;
         }
@@ -481,14 +488,13 @@ impl<T, F> Drop for AsyncTask<T, F> {
             Some(payload) => TaskError::Panicked(payload),
             None => TaskError::Cancelled,
         };
-        if self.completion.transition(PENDING, CANCELLED) {
-            self.completion.publish(Err(TaskError::Cancelled));
+        if self.handle.completion.transition(PENDING, CANCELLED) {
+            self.handle.completion.publish(Err(TaskError::Cancelled));
         } else {
-            self.completion.finish(Err(error));
+            self.handle.completion.finish(Err(error));
         }
         if let Some(registry) = self.registry.upgrade() {
-            let key = self as *const Self as usize;
-            if registry.async_tasks.remove(key) && registry.is_closed() {
+            if registry.async_tasks.remove(self.slot) && registry.is_closed() {
                 registry.sleep.wake_all();
             }
         }
@@ -498,7 +504,7 @@ impl<T, F> Drop for AsyncTask<T, F> {
 /// What an async task's [`AsyncResult`] holds: the outcome, and a weak
 /// reference to reach the task for `cancel()`.
 struct AsyncHandle<T> {
-    completion: Arc<Completion<T>>,
+    completion: Completion<T>,
     task: Weak<dyn AsyncControl>,
 }
 
@@ -551,21 +557,25 @@ where
     if registry.is_closed() {
         return AsyncResult::failed(TaskError::PoolClosed);
     }
-    let completion = Arc::new(Completion::new());
-    let task = Arc::new(AsyncTask {
-        sched: Schedule::new_scheduled(),
-        cancel_requested: AtomicBool::new(false),
-        future: Mutex::new(Some(Box::pin(future))),
-        completion: completion.clone(),
-        registry: Arc::downgrade(registry),
+    // Three allocations: the task, its handle, the boxed future. The
+    // handle's and the live list's references to the task are weak, made
+    // before the task exists.
+    let task = Arc::new_cyclic(|me: &Weak<AsyncTask<F::Output, F>>| {
+        let control: Weak<dyn AsyncControl> = me.clone();
+        let live: Weak<dyn LiveTask> = me.clone();
+        AsyncTask {
+            sched: Schedule::new_scheduled(),
+            cancel_requested: AtomicBool::new(false),
+            future: Mutex::new(Some(Box::pin(future))),
+            handle: Arc::new(AsyncHandle {
+                completion: Completion::new(),
+                task: control,
+            }),
+            registry: Arc::downgrade(registry),
+            slot: registry.async_tasks.insert(live),
+        }
     });
-    let live: Weak<dyn LiveTask> = Arc::downgrade(&task) as Weak<dyn LiveTask>;
-    registry.async_tasks.insert(task.key(), live);
-    let control: Weak<dyn AsyncControl> = Arc::downgrade(&task) as Weak<dyn AsyncControl>;
-    let handle = AsyncResult::from_task(Arc::new(AsyncHandle {
-        completion,
-        task: control,
-    }));
+    let handle = AsyncResult::from_task(task.handle.clone());
     if registry.push(task.clone()) {
         // The pool closed while we queued: take the task back unless a
         // worker already started it (then it runs; workers stay for it).
