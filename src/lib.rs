@@ -50,6 +50,9 @@
 //! * [`TaskError`]: why a handle holds no value. [`BuildError`]: why a pool
 //!   could not be built.
 //! * [`global`] and [`submit`]: a lazily built process-wide pool.
+//! * Async: [`ThreadPool::spawn_async`] runs futures on the same workers,
+//!   with the same handles; [`spawn_async`] does so on the global pool;
+//!   [`block_on`] runs a future on the calling thread. See `docs/async.md`.
 //!
 //! The design (scheduling, the handle's state machine, the sleep protocol)
 //! is described in `docs/design.md` in the repository.
