@@ -665,3 +665,49 @@ fn many_async_tasks_with_cross_wakes_on_a_busy_pool() {
         assert_eq!(h.get_timeout(LONG), Ok(i));
     }
 }
+
+#[test]
+fn spawns_racing_close_and_terminate_all_end() {
+    for round in 0..100 {
+        let pool = Arc::new(ThreadPool::new(2).unwrap());
+        let closer = {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                if round % 2 == 0 {
+                    pool.close();
+                } else {
+                    pool.terminate();
+                }
+            })
+        };
+        let mut keep = Vec::new();
+        let handles: Vec<_> = (0..50)
+            .map(|i| {
+                let (tx, rx) = oneshot::channel::<usize>();
+                keep.push(tx);
+                pool.spawn_async(async move {
+                    yield_now().await;
+                    if i % 2 == 0 {
+                        rx.await.unwrap_or(0)
+                    } else {
+                        i
+                    }
+                })
+            })
+            .collect();
+        closer.join().unwrap();
+        // Complete the even ones (a terminated pool cancelled them).
+        for (i, tx) in keep.into_iter().enumerate() {
+            let _ = tx.send(i);
+        }
+        for (i, h) in handles.into_iter().enumerate() {
+            match h.get_timeout(LONG) {
+                Ok(v) => assert_eq!(v, i, "round {round}"),
+                Err(TaskError::PoolClosed) | Err(TaskError::Cancelled) => {}
+                Err(e) => panic!("round {round}: task {i} ended with {e}"),
+            }
+        }
+        let p = pool.clone();
+        within("join", move || p.join());
+    }
+}
