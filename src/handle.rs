@@ -512,6 +512,8 @@ impl<T: Send + 'static> AsyncResult<T> {
     /// [`TaskError::Cancelled`] (waiters and callbacks see it now). Returns
     /// true if the task is cancelled (also when it already was), false if it
     /// is running or done: a running closure cannot be stopped from outside.
+    /// An async task ([`ThreadPool::spawn_async`](crate::ThreadPool::spawn_async))
+    /// can: its future is dropped at its next `Pending` and this returns true.
     ///
     /// ```
     /// # use futurepool::{ThreadPool, TaskError};

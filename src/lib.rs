@@ -65,6 +65,9 @@
 //!   backpressure ([`Builder::max_queued`], [`ThreadPool::try_submit`]);
 //!   waiting for idle ([`ThreadPool::wait_idle`]); metrics
 //!   ([`ThreadPool::stats`], [`PoolStats`]).
+//! * Async: [`ThreadPool::spawn_async`] runs futures on the same workers,
+//!   with the same handles; [`spawn_async`] does so on the global pool;
+//!   [`block_on`] runs a future on the calling thread. See `docs/async.md`.
 //!
 //! # Priorities
 //!
@@ -96,6 +99,7 @@
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
+mod block_on;
 mod bounded;
 mod builder;
 mod cancel;
@@ -114,6 +118,7 @@ mod scope;
 mod sleep;
 mod stats;
 mod sync;
+mod task_async;
 mod timer;
 mod wait;
 mod worker;
@@ -121,6 +126,7 @@ mod worker;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
+pub use block_on::block_on;
 pub use bounded::TrySubmitError;
 pub use builder::Builder;
 pub use cancel::CancelToken;
@@ -131,4 +137,5 @@ pub use map::{IMap, IMapUnordered};
 pub use pool::ThreadPool;
 pub use scope::{Scope, ScopedHandle};
 pub use stats::PoolStats;
+pub use task_async::spawn_async;
 pub use wait::{as_completed, wait, AsCompleted, ReturnWhen};

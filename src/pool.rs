@@ -140,6 +140,49 @@ impl ThreadPool {
         self.registry.submit(f).get()
     }
 
+    /// Runs `future` on the pool's workers and returns its handle at once.
+    ///
+    /// A worker polls the future; when it returns `Pending` it holds no
+    /// worker until its waker fires, and a wake queues it again (on the
+    /// waking worker's own deque when the wake comes from one of this pool's
+    /// workers, else on the shared queue). Wakes are coalesced: a task woken
+    /// many times while queued is polled once, and a wake during a poll is
+    /// never lost. The handle is like every other: `get`, `get_timeout`,
+    /// callbacks, `.await`, `as_completed`, `wait`.
+    ///
+    /// * A panic inside `poll` is caught: the future is dropped, the handle
+    ///   resolves to [`TaskError::Panicked`], the worker lives on.
+    /// * [`cancel`](AsyncResult::cancel) works even after the future
+    ///   started, unlike a closure's: the future is dropped on a worker at
+    ///   its next `Pending` (at once if it is waiting for a wake) and the
+    ///   handle resolves to [`TaskError::Cancelled`]. If the future completes
+    ///   in the poll under way, its value is kept.
+    /// * A future that can never be polled again (it returned `Pending` and
+    ///   every clone of its waker was dropped) is dropped, and its handle
+    ///   resolves to [`TaskError::Cancelled`] instead of waiting forever.
+    /// * Lifecycle: [`close`](ThreadPool::close) and [`join`](ThreadPool::join)
+    ///   (and so dropping the pool) wait for async tasks that are suspended,
+    ///   as for queued closures; [`terminate`](ThreadPool::terminate) and
+    ///   `shutdown(_, true)` cancel them. On a closed pool the future is
+    ///   dropped unpolled and the handle resolves to [`TaskError::PoolClosed`].
+    ///
+    /// ```
+    /// use futurepool::ThreadPool;
+    ///
+    /// let pool = ThreadPool::new(2).unwrap();
+    /// // Async tasks can await closure tasks (and the other way round).
+    /// let squared = pool.submit(|| 7 * 7);
+    /// let handle = pool.spawn_async(async move { squared.await.unwrap() + 1 });
+    /// assert_eq!(handle.get(), Ok(50));
+    /// ```
+    pub fn spawn_async<F>(&self, future: F) -> AsyncResult<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        crate::task_async::spawn(&self.registry, future)
+    }
+
     /// The number of worker threads.
     pub fn num_threads(&self) -> usize {
         self.registry.num_threads()

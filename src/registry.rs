@@ -30,12 +30,16 @@ use crate::job::{JobRef, Task};
 use crate::priority::PriorityQueue;
 use crate::sleep::Sleep;
 use crate::stats::WorkerCounters;
+use crate::task_async::LiveSet;
 use crate::timer::Timer;
 
 pub(crate) struct Registry {
     pub(crate) injector: Injector<JobRef>,
     pub(crate) stealers: Box<[Stealer<JobRef>]>,
     pub(crate) sleep: Sleep,
+    /// Async tasks not over yet: workers stay while any is alive, even
+    /// after close (a suspended task may still be woken).
+    pub(crate) async_tasks: LiveSet,
     closed: AtomicBool,
     terminated: AtomicBool,
     /// How many worker threads have left their loop (for bounded joins).
@@ -70,6 +74,7 @@ impl Registry {
             injector: Injector::new(),
             stealers: stealers.into_boxed_slice(),
             sleep: Sleep::new(n),
+            async_tasks: LiveSet::new(n),
             closed: AtomicBool::new(false),
             terminated: AtomicBool::new(false),
             exited: Mutex::new(0),
@@ -299,8 +304,11 @@ impl Registry {
     }
 
     /// Cancels every queued task that has not started (they resolve to
-    /// `Cancelled` at once); running tasks are untouched.
+    /// `Cancelled` at once); running closures are untouched. Every async
+    /// task is cancelled too: one that is suspended or queued is dropped
+    /// now, one being polled when its poll returns.
     pub(crate) fn cancel_queued(&self) {
+        self.async_tasks.cancel_all();
         let mut drained = Drained::default();
         drained.drain(|| self.injector.steal());
         for stealer in self.stealers.iter() {

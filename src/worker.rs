@@ -140,8 +140,20 @@ impl WorkerCtx {
                 // Pairs with the fence in Registry::push (see registry.rs).
                 std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
                 if !registry.has_queued() {
+                    if !registry.async_tasks.any_live() {
+                        crate::idle::set_active(registry, self.index, false);
+                        return;
+                    }
+                    // A suspended async task may still be woken and queued:
+                    // wait for it (the last one to end wakes everyone).
                     crate::idle::set_active(registry, self.index, false);
-                    return;
+                    registry.sleep.sleep(
+                        self.index,
+                        &self.thread,
+                        || registry.has_queued() || !registry.async_tasks.any_live(),
+                        None,
+                    );
+                    crate::idle::set_active(registry, self.index, true);
                 }
                 continue;
             }
