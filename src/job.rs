@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::error::TaskError;
 use crate::handle::{Completion, TaskRef, CANCELLED, FAILED, PENDING, RUNNING};
 use crate::sync::{lock, Mutex};
+use crate::worker::Local;
 
 /// What the scheduler sees of a task.
 pub(crate) trait Job: Send + Sync {
@@ -99,9 +100,15 @@ where
     }
 
     fn run_here(&self) -> bool {
-        if self.completion.phase() != PENDING || !crate::worker::on_pool(self.pool) {
+        if self.completion.phase() != PENDING {
             return false;
         }
-        self.execute()
+        match crate::worker::take_local(self.pool, self as *const Self as *const ()) {
+            Local::Foreign => false,
+            // The deque's reference is dropped after the run, not left in
+            // the deque for a later pop to find the task already done.
+            Local::Taken(_queued) => self.execute(),
+            Local::Elsewhere => self.execute(),
+        }
     }
 }

@@ -236,12 +236,36 @@ pub(crate) fn push_local(registry: &Registry, job: JobRef) -> Result<(), JobRef>
     })
 }
 
-/// Whether the current thread is a worker of the pool with this id, and
-/// that pool still runs tasks (not terminated).
-pub(crate) fn on_pool(pool: usize) -> bool {
+/// Where a task stands relative to the current thread's own deque.
+pub(crate) enum Local {
+    /// The current thread is not a running worker of the task's pool.
+    Foreign,
+    /// The task was on top of this worker's deque; here is the queue's
+    /// reference to it, now off the deque.
+    Taken(JobRef),
+    /// A worker of the pool, but the task is not on top of its deque.
+    Elsewhere,
+}
+
+/// Pops the job at `target` off the top of the current worker's deque if it
+/// is there. A worker waits for the task it pushed last far more often than
+/// for any other (nested fork-join), so taking it back here means running it
+/// leaves no stale entry behind in the deque. Anything else on top is put
+/// back where it was.
+pub(crate) fn take_local(pool: usize, target: *const ()) -> Local {
     CURRENT.with(|c| match &*c.borrow() {
-        Some(ctx) => ctx.registry.id() == pool && !ctx.registry.is_terminated(),
-        None => false,
+        Some(ctx) if ctx.registry.id() == pool && !ctx.registry.is_terminated() => {
+            match ctx.local.pop() {
+                Some(job) if Arc::as_ptr(&job) as *const () == target => Local::Taken(job),
+                Some(job) => {
+                    // LIFO deque: push puts it back on top, where it was.
+                    ctx.local.push(job);
+                    Local::Elsewhere
+                }
+                None => Local::Elsewhere,
+            }
+        }
+        _ => Local::Foreign,
     })
 }
 
