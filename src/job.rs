@@ -112,3 +112,44 @@ where
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::ThreadPool;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    /// A worker waiting on a task it queued runs that task, whether it is on
+    /// top of its deque (taken back) or under a later one (run in place),
+    /// and never runs the later, unrelated task first: that one could be
+    /// waiting for something only the caller does after its `get` returns.
+    #[test]
+    fn waiting_worker_runs_the_awaited_task_and_not_the_one_above_it() {
+        let pool = Arc::new(ThreadPool::new(1).unwrap());
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (p, l) = (pool.clone(), log.clone());
+        let outer = pool.submit(move || {
+            let push = |name: &'static str| {
+                let l = l.clone();
+                move || l.lock().unwrap().push(name)
+            };
+            let under = p.submit(push("under"));
+            let top = p.submit(push("top"));
+            under.get_timeout(Duration::from_secs(10)).unwrap();
+            l.lock().unwrap().push("under collected");
+            top.get_timeout(Duration::from_secs(10)).unwrap();
+            let last = p.submit(push("last"));
+            last.get_timeout(Duration::from_secs(10)).unwrap();
+            // Entries left behind are finished tasks: running them again
+            // must be a no-op, which the log below would show.
+        });
+        outer.get_timeout(Duration::from_secs(10)).unwrap();
+        pool.submit(|| ())
+            .get_timeout(Duration::from_secs(10))
+            .unwrap();
+        assert_eq!(
+            *log.lock().unwrap(),
+            ["under", "under collected", "top", "last"]
+        );
+    }
+}
