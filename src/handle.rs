@@ -65,10 +65,37 @@ impl Waiter {
 
 struct Slot<T> {
     result: Option<Result<T, TaskError>>,
+    /// Whoever waits or listens. Most tasks are collected without ever
+    /// blocking (the value is there, or the waiting worker runs the task
+    /// itself), so this lives in its own allocation, made on first use: the
+    /// task stays small (memory per queued task, copying it into its `Arc`)
+    /// and publishing an unobserved task touches no vectors.
+    watchers: Option<Box<Watchers<T>>>,
+}
+
+struct Watchers<T> {
     waiters: Vec<Waiter>,
     callbacks: Vec<Callback<T>>,
     /// The waker of the one task polling the handle as a future.
     future_waker: Option<Waker>,
+}
+
+impl<T> Slot<T> {
+    fn watchers(&mut self) -> &mut Watchers<T> {
+        self.watchers.get_or_insert_with(|| {
+            Box::new(Watchers {
+                waiters: Vec::new(),
+                callbacks: Vec::new(),
+                future_waker: None,
+            })
+        })
+    }
+
+    fn has_callbacks(&self) -> bool {
+        self.watchers
+            .as_ref()
+            .is_some_and(|w| !w.callbacks.is_empty())
+    }
 }
 
 /// The shared state of one task's outcome.
@@ -93,9 +120,7 @@ impl<T> Completion<T> {
             state: AtomicU8::new(state),
             slot: Mutex::new(Slot {
                 result,
-                waiters: Vec::new(),
-                callbacks: Vec::new(),
-                future_waker: None,
+                watchers: None,
             }),
         }
     }
@@ -150,24 +175,26 @@ impl<T> Completion<T> {
     pub(crate) fn publish(&self, result: Result<T, TaskError>) {
         loop {
             let mut slot = lock(&self.slot);
-            if slot.callbacks.is_empty() {
+            if !slot.has_callbacks() {
                 slot.result = Some(result);
                 // LENT is only ever set after PUBLISHED, so neither order of
                 // these two leaves a state that claims more than is true.
                 self.state.fetch_and(!LENT, Ordering::AcqRel);
                 self.state.fetch_or(PUBLISHED, Ordering::AcqRel);
-                let waiters = std::mem::take(&mut slot.waiters);
-                let future_waker = slot.future_waker.take();
+                // No callbacks are queued, so taking the watchers loses none.
+                let watchers = slot.watchers.take();
                 drop(slot);
-                for waiter in waiters {
-                    waiter.wake();
-                }
-                if let Some(waker) = future_waker {
-                    waker.wake();
+                if let Some(watchers) = watchers {
+                    for waiter in watchers.waiters {
+                        waiter.wake();
+                    }
+                    if let Some(waker) = watchers.future_waker {
+                        waker.wake();
+                    }
                 }
                 return;
             }
-            let callbacks = std::mem::take(&mut slot.callbacks);
+            let callbacks = std::mem::take(&mut slot.watchers().callbacks);
             drop(slot);
             for callback in callbacks {
                 run_callback(callback, &result);
@@ -183,7 +210,7 @@ impl<T> Completion<T> {
         if state & PUBLISHED == 0 || state & LENT != 0 {
             // Whoever holds the result runs queued callbacks before it
             // publishes (or returns) the result.
-            slot.callbacks.push(callback);
+            slot.watchers().callbacks.push(callback);
             return;
         }
         match slot.result.take() {
@@ -217,33 +244,37 @@ impl<T> Completion<T> {
         if self.met(need_value) {
             return false;
         }
+        let waiters = &mut slot.watchers().waiters;
         if let Waiter::Thread(t) = &waiter {
             let id = t.id();
-            let known = slot
-                .waiters
+            let known = waiters
                 .iter()
                 .any(|w| matches!(w, Waiter::Thread(o) if o.id() == id));
             if known {
                 return true;
             }
         }
-        slot.waiters.push(waiter);
+        waiters.push(waiter);
         true
     }
 
     /// Forgets a waiting thread that gave up (timed out).
     pub(crate) fn deregister_thread(&self, thread: &Thread) {
         let id = thread.id();
-        lock(&self.slot)
-            .waiters
-            .retain(|w| !matches!(w, Waiter::Thread(o) if o.id() == id));
+        if let Some(watchers) = lock(&self.slot).watchers.as_mut() {
+            watchers
+                .waiters
+                .retain(|w| !matches!(w, Waiter::Thread(o) if o.id() == id));
+        }
     }
 
     /// Forgets a signal registered with `token`.
     pub(crate) fn deregister_signal(&self, token: usize) {
-        lock(&self.slot)
-            .waiters
-            .retain(|w| !matches!(w, Waiter::Signal(_, t) if *t == token));
+        if let Some(watchers) = lock(&self.slot).watchers.as_mut() {
+            watchers
+                .waiters
+                .retain(|w| !matches!(w, Waiter::Signal(_, t) if *t == token));
+        }
     }
 
     pub(crate) fn met(&self, need_value: bool) -> bool {
@@ -259,9 +290,10 @@ impl<T> Completion<T> {
         if self.is_available() {
             return Poll::Ready(slot.result.take().unwrap_or(Err(TaskError::ResultTaken)));
         }
-        match &slot.future_waker {
+        let watchers = slot.watchers();
+        match &watchers.future_waker {
             Some(old) if old.will_wake(waker) => {}
-            _ => slot.future_waker = Some(waker.clone()),
+            _ => watchers.future_waker = Some(waker.clone()),
         }
         Poll::Pending
     }
