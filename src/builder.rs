@@ -64,6 +64,9 @@ impl fmt::Debug for Builder {
 }
 
 impl Builder {
+    /// The smallest [`stack_size`](Builder::stack_size) accepted: 64 KiB.
+    pub const MIN_STACK_SIZE: usize = 64 << 10;
+
     /// A builder with the defaults: `num_cpus::get()` threads named
     /// `futurepool-0`, `futurepool-1`, ..., the platform's stack size, no
     /// initializer, not a daemon.
@@ -85,8 +88,24 @@ impl Builder {
         self
     }
 
-    /// The stack size of each worker, in bytes. Deeply nested `get()` calls
-    /// on workers (which run other tasks while they wait) need more stack.
+    /// The stack size of each worker, in bytes (default: what std gives a
+    /// thread: `RUST_MIN_STACK`, else 2 MiB). A worker waiting in `get()`
+    /// runs other tasks on its stack; when nesting has used all but a
+    /// quarter of it, the wait continues on a fresh overflow thread of the
+    /// same size (see `docs/design.md`), so deep nesting never overflows.
+    ///
+    /// Below [`MIN_STACK_SIZE`](Builder::MIN_STACK_SIZE) bytes
+    /// [`build`](Builder::build) fails with
+    /// [`BuildErrorKind::InvalidConfig`]: such a stack cannot even hold a
+    /// thread's own exit path in a debug build.
+    ///
+    /// ```
+    /// use futurepool::{Builder, BuildErrorKind};
+    /// let pool = Builder::new().num_threads(1).stack_size(256 << 10).build().unwrap();
+    /// assert_eq!(pool.apply(|| 1), Ok(1));
+    /// let err = Builder::new().stack_size(4096).build().unwrap_err();
+    /// assert_eq!(err.kind(), BuildErrorKind::InvalidConfig);
+    /// ```
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
         self
@@ -135,6 +154,18 @@ impl Builder {
                 "num_threads must be at least 1",
             ));
         }
+        match self.stack_size {
+            Some(bytes) if bytes < Self::MIN_STACK_SIZE => {
+                return Err(BuildError::new(
+                    BuildErrorKind::InvalidConfig,
+                    format!(
+                        "stack_size must be at least {} bytes (got {bytes})",
+                        Self::MIN_STACK_SIZE
+                    ),
+                ));
+            }
+            _ => {}
+        }
         let locals: Vec<Worker<_>> = (0..n).map(|_| Worker::new_lifo()).collect();
         let registry = Arc::new(Registry::new(locals.iter().map(|w| w.stealer()).collect()));
         let startup = Arc::new(Startup::default());
@@ -171,15 +202,25 @@ impl Builder {
         startup: &Arc<Startup>,
     ) -> Result<thread::JoinHandle<()>, BuildError> {
         let name = format!("{}-{}", self.thread_name, index);
-        let mut builder = thread::Builder::new().name(name.clone());
-        if let Some(bytes) = self.stack_size {
-            builder = builder.stack_size(bytes);
-        }
+        let stack_size = self
+            .stack_size
+            .unwrap_or_else(crate::worker::default_stack_size);
+        let builder = thread::Builder::new()
+            .name(name.clone())
+            .stack_size(stack_size);
         let registry = registry.clone();
         let startup = startup.clone();
         let initializer = self.initializer.clone();
         let body = move || {
-            let ctx = WorkerCtx::new(registry, index, local);
+            // Counted however the thread ends, for ThreadPool::join_timeout.
+            struct Exit(Arc<Registry>);
+            impl Drop for Exit {
+                fn drop(&mut self) {
+                    self.0.worker_exited();
+                }
+            }
+            let _exit = Exit(registry.clone());
+            let ctx = WorkerCtx::new(registry, index, local, stack_size);
             WorkerCtx::enter(ctx, |ctx| {
                 let init = match &initializer {
                     Some(init) => catch_unwind(AssertUnwindSafe(|| init(index))).map_err(|p| {

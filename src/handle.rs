@@ -42,6 +42,7 @@ const LENT: u8 = 0b1_0000;
 pub(crate) type Callback<T> = Box<dyn FnOnce(&Result<T, TaskError>) + Send + 'static>;
 
 /// Something woken when a result is published.
+#[allow(dead_code)] // Signal: for waits on many handles (as_completed, wait)
 pub(crate) enum Waiter {
     /// A blocked thread (get, wait, or a worker helping while it waits).
     Thread(Thread),
@@ -131,9 +132,12 @@ impl<T> Completion<T> {
 
     /// Moves from one unpublished phase to another; the winner of a race
     /// owns what the new phase implies (running the closure, or publishing).
+    /// SeqCst so a claim (PENDING -> RUNNING) and the terminated check that
+    /// follows it are ordered against terminate() (see job.rs); on x86 and
+    /// ARMv8 this costs nothing over AcqRel.
     pub(crate) fn transition(&self, from: u8, to: u8) -> bool {
         self.state
-            .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(from, to, Ordering::SeqCst, Ordering::Acquire)
             .is_ok()
     }
 
@@ -189,7 +193,10 @@ impl<T> Completion<T> {
                         waiter.wake();
                     }
                     if let Some(waker) = watchers.future_waker {
-                        waker.wake();
+                        // A foreign executor's waker is user code: its panic
+                        // must not unwind into the worker (or canceller) that
+                        // completed the task.
+                        let _ = catch_unwind(AssertUnwindSafe(|| waker.wake()));
                     }
                 }
                 return;
@@ -269,6 +276,7 @@ impl<T> Completion<T> {
     }
 
     /// Forgets a signal registered with `token`.
+    #[allow(dead_code)] // for waits on many handles (as_completed, wait)
     pub(crate) fn deregister_signal(&self, token: usize) {
         if let Some(watchers) = lock(&self.slot).watchers.as_mut() {
             watchers
@@ -587,10 +595,16 @@ impl<T: Send + 'static> AsyncResult<T> {
     /// Blocks until published (or, with `need_value`, until the value can be
     /// taken), or the deadline. True if the condition holds.
     fn block(&self, need_value: bool, deadline: Option<Instant>) -> bool {
-        let completion = self.completion();
-        if completion.met(need_value) {
+        if self.completion().met(need_value) {
             return true;
         }
+        // Waiting may run the task (and others) nested on this stack;
+        // deep chains continue on a fresh stack (see worker.rs).
+        crate::worker::with_stack_room(|| self.block_here(need_value, deadline))
+    }
+
+    fn block_here(&self, need_value: bool, deadline: Option<Instant>) -> bool {
+        let completion = self.completion();
         if self.task.run_here() && completion.met(need_value) {
             return true;
         }

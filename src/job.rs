@@ -50,7 +50,18 @@ where
         if !self.completion.transition(PENDING, RUNNING) {
             return false;
         }
-        let Some(func) = lock(&self.func).take() else {
+        let func = lock(&self.func).take();
+        // A worker may have taken this task off a queue just before the
+        // pool was terminated (so terminate() did not find it to cancel).
+        // Checked after the claim, ordered against terminate()'s store:
+        // once terminate() returns, every task that will ever run is
+        // already RUNNING; any other is cancelled without running.
+        if crate::worker::pool_terminated_here(self.pool) {
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(func)));
+            self.completion.finish(Err(TaskError::Cancelled));
+            return true;
+        }
+        let Some(func) = func else {
             // Unreachable: only the PENDING -> RUNNING winner takes it.
             self.completion.finish(Err(TaskError::Cancelled));
             return true;
@@ -79,8 +90,12 @@ where
         if !self.completion.transition(PENDING, phase) {
             return false;
         }
-        // Release what the closure captured before anyone is told.
-        drop(lock(&self.func).take());
+        // Release what the closure captured before anyone is told. A
+        // captured value whose Drop panics must not keep the handle from
+        // resolving (nor unwind out of cancel() or terminate()), so the
+        // panic is contained here.
+        let func = lock(&self.func).take();
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(func)));
         self.completion.publish(Err(error));
         true
     }

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::sync::Mutex;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
@@ -78,6 +79,7 @@ impl ThreadPool {
         }
     }
 
+    #[allow(dead_code)] // for modules that queue their own job types
     pub(crate) fn registry(&self) -> &Arc<Registry> {
         &self.registry
     }
@@ -199,6 +201,41 @@ impl ThreadPool {
         for handle in threads.drain(..) {
             let _ = handle.join();
         }
+    }
+
+    /// Like [`join`](ThreadPool::join), but gives up after `timeout`:
+    /// closes the pool, then waits at most `timeout` for every worker to
+    /// exit. Returns true if they all have (the pool is then fully joined),
+    /// false if some worker is still busy, e.g. with a task that never
+    /// returns. The pool stays closed either way; call again to keep
+    /// waiting.
+    ///
+    /// Called on one of the pool's own workers, it closes the pool and
+    /// returns false at once (that worker has not exited).
+    ///
+    /// ```
+    /// # use futurepool::ThreadPool;
+    /// # use std::time::Duration;
+    /// let pool = ThreadPool::new(1).unwrap();
+    /// let (tx, rx) = std::sync::mpsc::channel::<()>();
+    /// let busy = pool.submit(move || { let _ = rx.recv(); });
+    /// assert!(!pool.join_timeout(Duration::from_millis(10)));
+    /// tx.send(()).unwrap();
+    /// assert!(pool.join_timeout(Duration::from_secs(10)));
+    /// assert_eq!(busy.get(), Ok(()));
+    /// ```
+    pub fn join_timeout(&self, timeout: Duration) -> bool {
+        self.close();
+        if crate::worker::is_worker_of(&self.registry) {
+            return false;
+        }
+        let deadline = Instant::now().checked_add(timeout);
+        if !self.registry.wait_exited(self.num_threads(), deadline) {
+            return false;
+        }
+        // Every worker has left its loop: this join is immediate.
+        self.join();
+        true
     }
 
     /// As Python's `Executor.shutdown(wait, cancel_futures)`: close; if

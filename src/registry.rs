@@ -15,13 +15,14 @@
 //! workers before they exit. No task is left in a queue nobody serves.
 
 use std::sync::atomic::{fence, AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
 
 use crossbeam_deque::{Injector, Steal, Stealer};
 
 use crate::error::TaskError;
 use crate::handle::AsyncResult;
-use crate::job::{Job, JobRef, Task};
+use crate::job::{JobRef, Task};
 use crate::sleep::Sleep;
 
 pub(crate) struct Registry {
@@ -30,6 +31,9 @@ pub(crate) struct Registry {
     pub(crate) sleep: Sleep,
     closed: AtomicBool,
     terminated: AtomicBool,
+    /// How many worker threads have left their loop (for bounded joins).
+    exited: Mutex<usize>,
+    exited_cv: Condvar,
 }
 
 impl Registry {
@@ -41,6 +45,8 @@ impl Registry {
             sleep: Sleep::new(n),
             closed: AtomicBool::new(false),
             terminated: AtomicBool::new(false),
+            exited: Mutex::new(0),
+            exited_cv: Condvar::new(),
         }
     }
 
@@ -95,6 +101,12 @@ impl Registry {
         self.terminated.load(Ordering::Relaxed)
     }
 
+    /// [`is_terminated`](Registry::is_terminated), totally ordered with
+    /// terminate()'s store (for the check after a task is claimed).
+    pub(crate) fn is_terminated_seqcst(&self) -> bool {
+        self.terminated.load(Ordering::SeqCst)
+    }
+
     /// Accept no new work; queued work still runs, then workers exit.
     pub(crate) fn close(&self) {
         if !self.closed.swap(true, Ordering::SeqCst) {
@@ -109,6 +121,38 @@ impl Registry {
         fence(Ordering::SeqCst);
         self.cancel_queued();
         self.sleep.wake_all();
+    }
+
+    /// Called by each worker thread as it exits (also if it unwinds).
+    pub(crate) fn worker_exited(&self) {
+        *self.exited.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.exited_cv.notify_all();
+    }
+
+    /// Waits until `workers` workers have exited, or `deadline`; true if
+    /// they have.
+    pub(crate) fn wait_exited(&self, workers: usize, deadline: Option<Instant>) -> bool {
+        let mut exited = self.exited.lock().unwrap_or_else(|e| e.into_inner());
+        while *exited < workers {
+            let timeout = match deadline {
+                None => None,
+                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => return false,
+                },
+            };
+            exited = match timeout {
+                None => self
+                    .exited_cv
+                    .wait(exited)
+                    .unwrap_or_else(|e| e.into_inner()),
+                Some(left) => match self.exited_cv.wait_timeout(exited, left) {
+                    Ok((guard, _)) => guard,
+                    Err(e) => e.into_inner().0,
+                },
+            };
+        }
+        true
     }
 
     /// Cancels every queued task that has not started (they resolve to

@@ -6,8 +6,18 @@
 //! batch from the injector, then a steal from the other workers starting at
 //! a random one. Every [`INJECTOR_INTERVAL`] picks the injector comes first,
 //! so outside submissions never starve behind a stream of internal work.
+//!
+//! Stack segments: a worker that waits runs other tasks on its own stack,
+//! so nested submit+get chains nest stack frames (a few hundred bytes per
+//! level in release, over a kilobyte in debug). When a worker that is about
+//! to wait has used its stack budget (all but a reserve), the wait moves to a fresh
+//! *overflow* thread (same name, same stack size) that acts for the worker
+//! while the worker blocks on it; nesting goes on there. So chains of any
+//! depth run without overflowing a stack, at the cost of one thread per
+//! stack's worth of nesting.
 
 use std::cell::{Cell, RefCell};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,6 +34,29 @@ use crate::sync::{current_thread, park_until, Thread};
 const INJECTOR_INTERVAL: u32 = 61;
 /// Rounds of looking for work, backing off, before parking.
 const SPIN_ROUNDS: u32 = 10;
+/// The part of a worker's stack nesting leaves free for the code that runs
+/// at the deepest level (the task, the wait, starting an overflow thread):
+/// a quarter of the stack, and at least this much.
+const STACK_RESERVE_MIN: usize = 32 << 10;
+/// The stack size std gives a thread when none is asked for.
+const STD_DEFAULT_STACK: usize = 2 << 20;
+
+/// The stack size a worker gets when the builder sets none: what std
+/// would give it (`RUST_MIN_STACK`, else 2 MiB). Workers are always
+/// spawned with an explicit size so [`WorkerCtx`] knows its budget.
+pub(crate) fn default_stack_size() -> usize {
+    std::env::var("RUST_MIN_STACK")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(STD_DEFAULT_STACK)
+}
+
+/// The address of a local of the caller's frame: a stack depth gauge.
+#[inline(always)]
+fn stack_position() -> usize {
+    let marker = 0u8;
+    std::hint::black_box(&marker) as *const u8 as usize
+}
 
 thread_local! {
     static CURRENT: RefCell<Option<Rc<WorkerCtx>>> = const { RefCell::new(None) };
@@ -37,11 +70,28 @@ pub(crate) struct WorkerCtx {
     thread: Thread,
     rng: Cell<u64>,
     tick: Cell<u32>,
+    /// Where this thread's stack started, and how far nesting may go.
+    stack_base: usize,
+    stack_size: usize,
+    /// An overflow thread acting for worker `index` while that worker waits
+    /// for it (see the module docs). Its own deque is invisible to thieves,
+    /// so it never keeps work there.
+    overflow: bool,
 }
 
 impl WorkerCtx {
-    pub(crate) fn new(registry: Arc<Registry>, index: usize, local: Worker<JobRef>) -> Self {
+    /// The context of worker `index`, created on that worker's thread with
+    /// the stack size the thread was spawned with.
+    pub(crate) fn new(
+        registry: Arc<Registry>,
+        index: usize,
+        local: Worker<JobRef>,
+        stack_size: usize,
+    ) -> Self {
         WorkerCtx {
+            stack_base: stack_position(),
+            stack_size,
+            overflow: false,
             registry,
             index,
             local,
@@ -94,11 +144,19 @@ impl WorkerCtx {
     }
 
     fn execute(&self, job: JobRef) {
-        if self.registry.is_terminated() {
-            job.abort(crate::TaskError::Cancelled);
-        } else {
-            job.run();
-        }
+        // The task's own panics are caught inside it; what can still unwind
+        // here is user code the task does not own: the Drop of a result
+        // nobody holds a handle to any more (dropped with the job's last
+        // reference), or a waker that panics. A worker must survive that,
+        // or the pool silently loses a thread and, at the last one, hangs.
+        let terminated = self.registry.is_terminated();
+        let _ = catch_unwind(AssertUnwindSafe(move || {
+            if terminated {
+                job.abort(crate::TaskError::Cancelled);
+            } else {
+                job.run();
+            }
+        }));
     }
 
     /// Looks for work a few times, backing off, before giving up.
@@ -133,6 +191,16 @@ impl WorkerCtx {
     }
 
     fn steal_injector(&self) -> Option<JobRef> {
+        if self.overflow {
+            // A batch would land in a deque nobody else can steal from.
+            loop {
+                match self.registry.injector.steal() {
+                    Steal::Success(job) => return Some(job),
+                    Steal::Empty => return None,
+                    Steal::Retry => std::hint::spin_loop(),
+                }
+            }
+        }
         loop {
             match self.registry.injector.steal_batch_and_pop(&self.local) {
                 Steal::Success(job) => {
@@ -151,7 +219,7 @@ impl WorkerCtx {
     fn steal_other(&self) -> Option<JobRef> {
         let stealers = &self.registry.stealers;
         let n = stealers.len();
-        if n <= 1 {
+        if n <= 1 && !self.overflow {
             return None;
         }
         let start = (self.next_random() % n as u64) as usize;
@@ -160,7 +228,9 @@ impl WorkerCtx {
             retry = false;
             for k in 0..n {
                 let victim = (start + k) % n;
-                if victim == self.index {
+                // An overflow thread may take from the deque of the worker it
+                // stands in for: that worker is blocked until it is done.
+                if victim == self.index && !self.overflow {
                     continue;
                 }
                 match stealers[victim].steal() {
@@ -228,7 +298,7 @@ impl WorkerCtx {
 /// `registry`; gives the job back otherwise.
 pub(crate) fn push_local(registry: &Registry, job: JobRef) -> Result<(), JobRef> {
     CURRENT.with(|c| match &*c.borrow() {
-        Some(ctx) if std::ptr::eq(&*ctx.registry, registry) => {
+        Some(ctx) if std::ptr::eq(&*ctx.registry, registry) && !ctx.overflow => {
             ctx.local.push(job);
             Ok(())
         }
@@ -269,6 +339,19 @@ pub(crate) fn take_local(pool: usize, target: *const ()) -> Local {
     })
 }
 
+/// Whether the current thread is a worker of the pool with this id and that
+/// pool has been terminated. Called right after a task is claimed
+/// (PENDING -> RUNNING, a SeqCst read-modify-write); this SeqCst load and
+/// the SeqCst store in [`Registry::terminate`] order the two: either the
+/// claim comes first (and terminate() finds the task running), or this
+/// sees the pool terminated.
+pub(crate) fn pool_terminated_here(pool: usize) -> bool {
+    CURRENT.with(|c| match &*c.borrow() {
+        Some(ctx) => ctx.registry.id() == pool && ctx.registry.is_terminated_seqcst(),
+        None => false,
+    })
+}
+
 /// Whether the current thread is one of this pool's workers.
 pub(crate) fn is_worker_of(registry: &Registry) -> bool {
     CURRENT.with(|c| matches!(&*c.borrow(), Some(ctx) if std::ptr::eq(&*ctx.registry, registry)))
@@ -276,14 +359,70 @@ pub(crate) fn is_worker_of(registry: &Registry) -> bool {
 
 /// Blocks the current thread until `cond` holds or `deadline` passes;
 /// true if it holds. On a pool worker, runs that pool's work meanwhile.
+///
+/// A worker low on stack does not run work while it waits (callers that
+/// can, wrap their wait in [`with_stack_room`] to keep helping on a fresh
+/// stack instead).
 pub(crate) fn block_until(cond: &dyn Waitable, deadline: Option<Instant>) -> bool {
     if cond.is_done() {
         return true;
     }
     let ctx = CURRENT.with(|c| c.borrow().clone());
     match ctx {
-        Some(ctx) => ctx.wait_working(cond, deadline),
-        None => park_wait(cond, deadline),
+        Some(ctx) if !ctx.stack_low() => ctx.wait_working(cond, deadline),
+        _ => park_wait(cond, deadline),
+    }
+}
+
+/// Runs `wait` (a wait that may run nested tasks) here, or, on a worker
+/// that has used its stack budget, on a fresh overflow thread acting for
+/// this worker, which blocks until it is done (see the module docs).
+pub(crate) fn with_stack_room<R: Send>(wait: impl FnOnce() -> R + Send) -> R {
+    let ctx = CURRENT.with(|c| c.borrow().clone());
+    match ctx {
+        Some(ctx) if ctx.stack_low() => ctx.on_fresh_stack(wait),
+        _ => wait(),
+    }
+}
+
+impl WorkerCtx {
+    /// Whether nesting here has used the stack budget.
+    fn stack_low(&self) -> bool {
+        let used = self.stack_base.abs_diff(stack_position());
+        let reserve = (self.stack_size / 4).max(STACK_RESERVE_MIN);
+        used > self.stack_size.saturating_sub(reserve)
+    }
+
+    fn on_fresh_stack<R: Send>(&self, wait: impl FnOnce() -> R + Send) -> R {
+        let registry = self.registry.clone();
+        let (index, stack_size) = (self.index, self.stack_size);
+        // Kept here, so it can still run on this thread if no thread can be
+        // started (then nesting goes on here, as it would without segments).
+        let wait = std::sync::Mutex::new(Some(wait));
+        let take = || wait.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let mut builder = std::thread::Builder::new().stack_size(stack_size);
+        if let Some(name) = std::thread::current().name() {
+            builder = builder.name(name.to_owned());
+        }
+        std::thread::scope(|scope| {
+            let spawned = builder.spawn_scoped(scope, || {
+                let mut ctx = WorkerCtx::new(registry, index, Worker::new_lifo(), stack_size);
+                ctx.overflow = true;
+                // The first wait on a fresh stack always runs here, so a
+                // chain of overflow threads always makes progress.
+                WorkerCtx::enter(ctx, |_| take().map(|wait| wait()))
+            });
+            let result = match spawned {
+                Ok(thread) => thread
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                Err(_) => None,
+            };
+            match result {
+                Some(r) => r,
+                None => (take().expect("the wait ran nowhere"))(),
+            }
+        })
     }
 }
 

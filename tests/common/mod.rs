@@ -1,0 +1,97 @@
+//! Helpers shared by the integration tests. Every wait is bounded, so a bug
+//! fails a test instead of hanging it.
+#![allow(dead_code)]
+
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+/// Long enough for anything that should happen, short enough to fail fast.
+pub const LONG: Duration = Duration::from_secs(20);
+
+/// A one-shot gate: tasks block in `wait()` until the test calls `open()`.
+/// A gate never blocks longer than `LONG`, so a failing test still ends.
+#[derive(Clone, Default)]
+pub struct Gate(Arc<(Mutex<bool>, Condvar)>);
+
+impl Gate {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn open(&self) {
+        *self.0 .0.lock().unwrap() = true;
+        self.0 .1.notify_all();
+    }
+    /// Blocks until opened; returns false if it gave up after `LONG`.
+    pub fn wait(&self) -> bool {
+        let guard = self.0 .0.lock().unwrap();
+        let (guard, _) = self
+            .0
+             .1
+            .wait_timeout_while(guard, LONG, |open| !*open)
+            .unwrap();
+        *guard
+    }
+}
+
+/// Signals from tasks to the test ("started", ...), received with a bound.
+pub struct Signals<T> {
+    tx: mpsc::Sender<T>,
+    rx: mpsc::Receiver<T>,
+}
+
+impl<T> Signals<T> {
+    pub fn new() -> Self {
+        let (tx, rx) = mpsc::channel();
+        Signals { tx, rx }
+    }
+    pub fn sender(&self) -> mpsc::Sender<T> {
+        self.tx.clone()
+    }
+    pub fn recv(&self) -> T {
+        self.rx
+            .recv_timeout(LONG)
+            .expect("signal not received in time")
+    }
+    pub fn try_recv(&self) -> Option<T> {
+        self.rx.try_recv().ok()
+    }
+}
+
+/// Runs `f` on a helper thread and fails the test if it does not return
+/// within `LONG` (a deadlock detector for calls that block by design).
+pub fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(LONG)
+        .unwrap_or_else(|_| panic!("{what} did not finish in time (deadlock?)"))
+}
+
+/// Silences the default panic hook's output for intentional panics.
+pub fn quiet_panics() {
+    use std::sync::Once;
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let msg = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            if !msg.starts_with("intentional") {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// The number of threads of this process (Linux), to check none is leaked.
+pub fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
