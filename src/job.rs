@@ -167,4 +167,44 @@ mod tests {
             ["under", "under collected", "top", "last"]
         );
     }
+
+    /// The closure is owned by whoever wins the move out of PENDING: racing
+    /// cancels against workers starting the same tasks, every closure must
+    /// be either run or cancelled, never both, and dropped exactly once.
+    #[test]
+    fn closure_is_run_or_dropped_exactly_once_when_cancel_races_the_start() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        struct Counted(Arc<AtomicUsize>);
+        impl Drop for Counted {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let pool = ThreadPool::new(2).unwrap();
+        for _ in 0..100 {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let runs = Arc::new(AtomicUsize::new(0));
+            let handles: Vec<_> = (0..64)
+                .map(|_| {
+                    let guard = Counted(drops.clone());
+                    let runs = runs.clone();
+                    pool.submit(move || {
+                        let _guard = guard;
+                        runs.fetch_add(1, Ordering::SeqCst);
+                    })
+                })
+                .collect();
+            let cancelled = handles.iter().rev().filter(|h| h.cancel()).count();
+            for h in &handles {
+                assert!(h.wait_timeout(Duration::from_secs(10)));
+            }
+            let ran = handles
+                .into_iter()
+                .filter(|h| h.successful() == Some(true))
+                .count();
+            assert_eq!(ran + cancelled, 64);
+            assert_eq!(runs.load(Ordering::SeqCst), ran);
+            assert_eq!(drops.load(Ordering::SeqCst), 64);
+        }
+    }
 }
