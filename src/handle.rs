@@ -181,10 +181,13 @@ impl<T> Completion<T> {
             let mut slot = lock(&self.slot);
             if !slot.has_callbacks() {
                 slot.result = Some(result);
-                // LENT is only ever set after PUBLISHED, so neither order of
-                // these two leaves a state that claims more than is true.
-                self.state.fetch_and(!LENT, Ordering::AcqRel);
-                self.state.fetch_or(PUBLISHED, Ordering::AcqRel);
+                // One store, not two read-modify-writes: the phase is final
+                // (no transition can succeed any more) and the flag bits
+                // only change under the slot's lock, which we hold, so
+                // nothing can change the state between the load and store.
+                let state = self.state.load(Ordering::Relaxed);
+                self.state
+                    .store((state & !LENT) | PUBLISHED, Ordering::Release);
                 // No callbacks are queued, so taking the watchers loses none.
                 let watchers = slot.watchers.take();
                 drop(slot);

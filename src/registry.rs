@@ -85,12 +85,12 @@ impl Registry {
         if let Err(job) = crate::worker::push_local(self, job) {
             self.injector.push(job);
         }
-        // Pairs with the fence a worker runs between seeing `closed` and
-        // deciding the queues are empty (see the module docs).
-        fence(Ordering::SeqCst);
-        let closed = self.closed.load(Ordering::Relaxed);
+        // wake_one starts with a SeqCst fence, which also serves as the
+        // fence between the push and the load of `closed` that pairs with
+        // the one a worker runs between seeing `closed` and deciding the
+        // queues are empty (see the module docs): one fence, not two.
         self.sleep.wake_one();
-        closed
+        self.closed.load(Ordering::Relaxed)
     }
 
     pub(crate) fn is_closed(&self) -> bool {
