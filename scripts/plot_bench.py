@@ -17,8 +17,8 @@ import sys
 from xml.sax.saxutils import escape
 
 COLORS = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#7f7f7f"]
-W, H = 760, 440
-LEFT, RIGHT, TOP, BOTTOM = 80, 260, 50, 60
+W, H = 900, 440
+LEFT, RIGHT, TOP, BOTTOM = 80, 340, 50, 60
 
 
 def series(records, workload, metric):
