@@ -244,6 +244,81 @@ fn check_sum(n: usize, sum: u64) {
     assert_eq!(sum, n * (n - 1) / 2, "lost or wrong results");
 }
 
+/// Fire-and-forget submission, as each system spells it: for the workloads
+/// where results come back some other way (a shared channel) and for
+/// blocking every worker (W6).
+trait Spawn {
+    fn spawn_fn<F: FnOnce() + Send + 'static>(&self, f: F);
+}
+
+impl Spawn for ThreadPool {
+    fn spawn_fn<F: FnOnce() + Send + 'static>(&self, f: F) {
+        drop(self.submit(f));
+    }
+}
+
+impl Spawn for rayon::ThreadPool {
+    fn spawn_fn<F: FnOnce() + Send + 'static>(&self, f: F) {
+        self.spawn(f);
+    }
+}
+
+impl Spawn for threadpool::ThreadPool {
+    fn spawn_fn<F: FnOnce() + Send + 'static>(&self, f: F) {
+        self.execute(f);
+    }
+}
+
+impl Spawn for futures::executor::ThreadPool {
+    fn spawn_fn<F: FnOnce() + Send + 'static>(&self, f: F) {
+        self.spawn_ok(async move { f() });
+    }
+}
+
+impl Spawn for tokio::runtime::Runtime {
+    fn spawn_fn<F: FnOnce() + Send + 'static>(&self, f: F) {
+        drop(self.spawn_blocking(f));
+    }
+}
+
+/// rayon's nearest thing to a handle: `spawn` plus a oneshot channel per
+/// task, whose receivers are returned in order.
+fn rayon_oneshots(
+    pool: &rayon::ThreadPool,
+    items: std::ops::Range<u64>,
+) -> Vec<oneshot::Receiver<u64>> {
+    items
+        .map(|i| {
+            let (tx, rx) = oneshot::channel();
+            pool.spawn(move || {
+                let _ = tx.send(i);
+            });
+            rx
+        })
+        .collect()
+}
+
+/// W1 with no handle per task: every task sends `(index, value)` into one
+/// shared channel, and the results are put back in order.
+fn w1_shared_channel(pool: &impl Spawn, n: usize) -> Duration {
+    let start = Instant::now();
+    let (tx, rx) = mpsc::channel();
+    for i in 0..n as u64 {
+        let tx = tx.clone();
+        pool.spawn_fn(move || {
+            let _ = tx.send((i, i));
+        });
+    }
+    drop(tx);
+    let mut out = vec![0u64; n];
+    for (i, v) in rx.iter() {
+        out[i as usize] = v;
+    }
+    let t = start.elapsed();
+    check_sum(n, out.iter().sum());
+    t
+}
+
 // -------------------------------------------------------------------- W1 ---
 
 /// W1: `n` tasks each returning its index, submitted from outside the pool,
@@ -262,58 +337,14 @@ fn w1(system: &str, threads: usize, n: usize) -> Duration {
         RAYON_ONESHOT => {
             let pool = rayon_pool(threads);
             let start = Instant::now();
-            let rxs: Vec<_> = (0..n as u64)
-                .map(|i| {
-                    let (tx, rx) = oneshot::channel();
-                    pool.spawn(move || {
-                        let _ = tx.send(i);
-                    });
-                    rx
-                })
-                .collect();
+            let rxs: Vec<_> = rayon_oneshots(&pool, 0..n as u64);
             let sum: u64 = rxs.into_iter().map(|rx| block_on(rx).unwrap()).sum();
             let t = start.elapsed();
             check_sum(n, sum);
             t
         }
-        RAYON_SHARED => {
-            let pool = rayon_pool(threads);
-            let start = Instant::now();
-            let (tx, rx) = mpsc::channel();
-            for i in 0..n as u64 {
-                let tx = tx.clone();
-                pool.spawn(move || {
-                    let _ = tx.send((i, i));
-                });
-            }
-            drop(tx);
-            let mut out = vec![0u64; n];
-            for (i, v) in rx.iter() {
-                out[i as usize] = v;
-            }
-            let t = start.elapsed();
-            check_sum(n, out.iter().sum());
-            t
-        }
-        THREADPOOL => {
-            let pool = threadpool::ThreadPool::new(threads);
-            let start = Instant::now();
-            let (tx, rx) = mpsc::channel();
-            for i in 0..n as u64 {
-                let tx = tx.clone();
-                pool.execute(move || {
-                    let _ = tx.send((i, i));
-                });
-            }
-            drop(tx);
-            let mut out = vec![0u64; n];
-            for (i, v) in rx.iter() {
-                out[i as usize] = v;
-            }
-            let t = start.elapsed();
-            check_sum(n, out.iter().sum());
-            t
-        }
+        RAYON_SHARED => w1_shared_channel(&rayon_pool(threads), n),
+        THREADPOOL => w1_shared_channel(&threadpool::ThreadPool::new(threads), n),
         FUTURES => {
             let pool = futures_pool(threads);
             let start = Instant::now();
@@ -716,6 +747,15 @@ impl Gate {
             open = self.0 .1.wait(open).unwrap();
         }
     }
+    /// Blocks all `threads` workers of `pool` on the gate.
+    fn block_all(&self, pool: &impl Spawn, threads: usize) {
+        for _ in 0..threads {
+            let g = self.clone();
+            pool.spawn_fn(move || g.block());
+        }
+        self.wait_blocked(threads);
+    }
+
     fn wait_blocked(&self, n: usize) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.0 .2.load(Ordering::SeqCst) < n {
@@ -738,11 +778,7 @@ fn w6_child(system: &str, threads: usize, n: usize) -> f64 {
     match system {
         FP => {
             let pool = futurepool(threads);
-            for _ in 0..threads {
-                let g = gate.clone();
-                pool.submit(move || g.block());
-            }
-            gate.wait_blocked(threads);
+            gate.block_all(&pool, threads);
             r0 = rss_bytes();
             let handles: Vec<_> = (0..n as u64).map(|i| pool.submit(move || i)).collect();
             r1 = rss_bytes();
@@ -751,11 +787,7 @@ fn w6_child(system: &str, threads: usize, n: usize) -> f64 {
         }
         RAYON_SPAWN => {
             let pool = rayon_pool(threads);
-            for _ in 0..threads {
-                let g = gate.clone();
-                pool.spawn(move || g.block());
-            }
-            gate.wait_blocked(threads);
+            gate.block_all(&pool, threads);
             let done = Arc::new(AtomicUsize::new(0));
             r0 = rss_bytes();
             for i in 0..n {
@@ -770,32 +802,16 @@ fn w6_child(system: &str, threads: usize, n: usize) -> f64 {
         }
         RAYON_ONESHOT => {
             let pool = rayon_pool(threads);
-            for _ in 0..threads {
-                let g = gate.clone();
-                pool.spawn(move || g.block());
-            }
-            gate.wait_blocked(threads);
+            gate.block_all(&pool, threads);
             r0 = rss_bytes();
-            let rxs: Vec<_> = (0..n as u64)
-                .map(|i| {
-                    let (tx, rx) = oneshot::channel();
-                    pool.spawn(move || {
-                        let _ = tx.send(i);
-                    });
-                    rx
-                })
-                .collect();
+            let rxs: Vec<_> = rayon_oneshots(&pool, 0..n as u64);
             r1 = rss_bytes();
             gate.open();
             check_sum(n, rxs.into_iter().map(|rx| block_on(rx).unwrap()).sum());
         }
         THREADPOOL => {
             let pool = threadpool::ThreadPool::new(threads);
-            for _ in 0..threads {
-                let g = gate.clone();
-                pool.execute(move || g.block());
-            }
-            gate.wait_blocked(threads);
+            gate.block_all(&pool, threads);
             let (tx, rx) = mpsc::channel();
             r0 = rss_bytes();
             for i in 0..n as u64 {
@@ -811,11 +827,7 @@ fn w6_child(system: &str, threads: usize, n: usize) -> f64 {
         }
         FUTURES => {
             let pool = futures_pool(threads);
-            for _ in 0..threads {
-                let g = gate.clone();
-                pool.spawn_ok(async move { g.block() });
-            }
-            gate.wait_blocked(threads);
+            gate.block_all(&pool, threads);
             r0 = rss_bytes();
             let handles: Vec<_> = (0..n as u64)
                 .map(|i| pool.spawn_with_handle(async move { i }).unwrap())
@@ -826,11 +838,7 @@ fn w6_child(system: &str, threads: usize, n: usize) -> f64 {
         }
         TOKIO => {
             let rt = tokio_rt(threads);
-            for _ in 0..threads {
-                let g = gate.clone();
-                rt.spawn_blocking(move || g.block());
-            }
-            gate.wait_blocked(threads);
+            gate.block_all(&rt, threads);
             r0 = rss_bytes();
             let handles: Vec<_> = (0..n as u64)
                 .map(|i| rt.spawn_blocking(move || i))
@@ -902,15 +910,7 @@ fn w7(system: &str, threads: usize, n: usize) -> f64 {
         RAYON_ONESHOT => {
             let pool = Arc::new(rayon_pool(threads));
             spawn_all(Arc::new(move || {
-                let rxs: Vec<_> = (0..m)
-                    .map(|i| {
-                        let (tx, rx) = oneshot::channel();
-                        pool.spawn(move || {
-                            let _ = tx.send(i);
-                        });
-                        rx
-                    })
-                    .collect();
+                let rxs: Vec<_> = rayon_oneshots(&pool, 0..m);
                 rxs.into_iter().map(|rx| block_on(rx).unwrap()).sum()
             }))
         }
