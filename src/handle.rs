@@ -25,7 +25,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::error::TaskError;
-use crate::sync::{lock, AtomicU8, Mutex, Ordering, Thread};
+use crate::sync::{lock, AtomicU8, Mutex, MutexGuard, Ordering, Thread};
 
 pub(crate) const PENDING: u8 = 0;
 pub(crate) const RUNNING: u8 = 1;
@@ -163,14 +163,37 @@ impl<T> Completion<T> {
     /// that saw its token, an async task dropped at a pending point) ends
     /// CANCELLED, not FAILED.
     pub(crate) fn finish(&self, result: Result<T, TaskError>) {
-        let phase = match &result {
-            Ok(_) => OK,
-            Err(TaskError::Cancelled) => CANCELLED,
-            Err(_) => FAILED,
-        };
-        let moved = self.transition(RUNNING, phase);
+        let moved = self.transition(RUNNING, outcome_phase(&result));
         debug_assert!(moved, "finish() on a task that was not running");
         self.publish(result);
+    }
+
+    /// [`finish`](Completion::finish) for a task run by the thread that is
+    /// about to take its value (a `get` running its own task): the phase
+    /// change, the publication and the take in one locked step, the value
+    /// handed straight back instead of through the slot (which is left
+    /// empty, as after any take). Nobody else can want the value: `get`
+    /// owns the only handle. With callbacks queued (they must see the
+    /// value) it finishes normally and returns `None`; the caller then
+    /// takes the value from the slot as usual.
+    pub(crate) fn finish_and_take(
+        &self,
+        result: Result<T, TaskError>,
+    ) -> Option<Result<T, TaskError>> {
+        let slot = lock(&self.slot);
+        if slot.has_callbacks() {
+            drop(slot);
+            self.finish(result);
+            return None;
+        }
+        // Only the owner of a RUNNING task moves it on (every other
+        // transition starts from PENDING) and the flag bits only change
+        // under this lock: one store is the phase change and publication.
+        debug_assert_eq!(self.state.load(Ordering::Relaxed), RUNNING);
+        self.state
+            .store(outcome_phase(&result) | PUBLISHED, Ordering::Release);
+        self.wake_watchers(slot);
+        Some(result)
     }
 
     /// Runs the pending callbacks with `result`, then puts it into the slot
@@ -188,26 +211,31 @@ impl<T> Completion<T> {
                 let state = self.state.load(Ordering::Relaxed);
                 self.state
                     .store((state & !LENT) | PUBLISHED, Ordering::Release);
-                // No callbacks are queued, so taking the watchers loses none.
-                let watchers = slot.watchers.take();
-                drop(slot);
-                if let Some(watchers) = watchers {
-                    for waiter in watchers.waiters {
-                        waiter.wake();
-                    }
-                    if let Some(waker) = watchers.future_waker {
-                        // A foreign executor's waker is user code: its panic
-                        // must not unwind into the worker (or canceller) that
-                        // completed the task.
-                        let _ = catch_unwind(AssertUnwindSafe(|| waker.wake()));
-                    }
-                }
+                self.wake_watchers(slot);
                 return;
             }
             let callbacks = std::mem::take(&mut slot.watchers().callbacks);
             drop(slot);
             for callback in callbacks {
                 run_callback(callback, &result);
+            }
+        }
+    }
+
+    /// Takes the watchers out of the (just published) slot, unlocks it, and
+    /// wakes them. Only with no callbacks queued, so none is lost.
+    fn wake_watchers(&self, mut slot: MutexGuard<'_, Slot<T>>) {
+        let watchers = slot.watchers.take();
+        drop(slot);
+        if let Some(watchers) = watchers {
+            for waiter in watchers.waiters {
+                waiter.wake();
+            }
+            if let Some(waker) = watchers.future_waker {
+                // A foreign executor's waker is user code: its panic must
+                // not unwind into the worker (or canceller) that completed
+                // the task.
+                let _ = catch_unwind(AssertUnwindSafe(|| waker.wake()));
             }
         }
     }
@@ -310,6 +338,17 @@ impl<T> Completion<T> {
     }
 }
 
+/// The phase a task ends in with this outcome. A task that stopped because
+/// it was cancelled (a cooperative task that saw its token, an async task
+/// dropped at a pending point) ends CANCELLED, not FAILED.
+fn outcome_phase<T>(result: &Result<T, TaskError>) -> u8 {
+    match result {
+        Ok(_) => OK,
+        Err(TaskError::Cancelled) => CANCELLED,
+        Err(_) => FAILED,
+    }
+}
+
 fn run_callback<T>(callback: Callback<T>, result: &Result<T, TaskError>) {
     // A panicking callback must not take the completing thread (a worker,
     // or a user thread calling cancel) down with it, nor skip the others.
@@ -331,6 +370,13 @@ pub(crate) trait TaskRef<T>: Send + Sync {
     /// Runs the task right here if this thread is a worker of its pool and
     /// the task has not started. Returns true if it ran it.
     fn run_here(&self) -> bool;
+    /// [`run_here`](TaskRef::run_here) for [`AsyncResult::get`], which
+    /// owns the only handle: the outcome of a run here comes straight back
+    /// (see [`Completion::finish_and_take`]). `None` if the task was not
+    /// run here, or its outcome went to the slot after all.
+    fn run_here_and_take(&self) -> Option<Result<T, TaskError>> {
+        None
+    }
 }
 
 /// A condition a thread can block on: the building block of every wait.
@@ -432,6 +478,9 @@ impl<T: Send + 'static> AsyncResult<T> {
     /// assert!(matches!(boom.get(), Err(TaskError::Panicked(_))));
     /// ```
     pub fn get(self) -> Result<T, TaskError> {
+        if let Some(result) = self.task.run_here_and_take() {
+            return result;
+        }
         loop {
             self.block(true, None);
             if let Some(result) = self.completion().try_take() {

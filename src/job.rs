@@ -46,9 +46,24 @@ where
         }
     }
 
+    /// Runs the task unless it had started or was cancelled; the
+    /// outcome goes to the handle. True if it ran it.
     fn execute(&self) -> bool {
+        match self.claim_and_run() {
+            Some(result) => {
+                self.completion.finish(result);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Claims the task (PENDING -> RUNNING) and runs it; returns the
+    /// outcome, which the caller then owns and must finish the task with.
+    /// `None` if the task had started or was cancelled.
+    fn claim_and_run(&self) -> Option<Result<T, TaskError>> {
         if !self.completion.transition(PENDING, RUNNING) {
-            return false;
+            return None;
         }
         let func = lock(&self.func).take();
         // A worker may have taken this task off a queue just before the
@@ -58,17 +73,25 @@ where
         // already RUNNING; any other is cancelled without running.
         if crate::worker::pool_terminated_here(self.pool) {
             let _ = catch_unwind(AssertUnwindSafe(move || drop(func)));
-            self.completion.finish(Err(TaskError::Cancelled));
-            return true;
+            return Some(Err(TaskError::Cancelled));
         }
         let Some(func) = func else {
             // Unreachable: only the PENDING -> RUNNING winner takes it.
-            self.completion.finish(Err(TaskError::Cancelled));
-            return true;
+            return Some(Err(TaskError::Cancelled));
         };
-        let result = catch_unwind(AssertUnwindSafe(func)).map_err(TaskError::Panicked);
-        self.completion.finish(result);
-        true
+        Some(catch_unwind(AssertUnwindSafe(func)).map_err(TaskError::Panicked))
+    }
+
+    /// Whether this thread may run the task now: it has not started, and
+    /// this is a running worker of its pool. Takes the task off the top of
+    /// this worker's deque if it is there, so running it leaves no stale
+    /// entry behind (the deque's reference is simply dropped).
+    fn may_run_here(&self) -> bool {
+        self.completion.phase() == PENDING
+            && !matches!(
+                crate::worker::take_local(self.pool, self as *const Self as *const ()),
+                Local::Foreign
+            )
     }
 }
 
@@ -115,16 +138,15 @@ where
     }
 
     fn run_here(&self) -> bool {
-        if self.completion.phase() != PENDING {
-            return false;
+        self.may_run_here() && self.execute()
+    }
+
+    fn run_here_and_take(&self) -> Option<Result<T, TaskError>> {
+        if !self.may_run_here() {
+            return None;
         }
-        match crate::worker::take_local(self.pool, self as *const Self as *const ()) {
-            Local::Foreign => false,
-            // The deque's reference is dropped after the run, not left in
-            // the deque for a later pop to find the task already done.
-            Local::Taken(_queued) => self.execute(),
-            Local::Elsewhere => self.execute(),
-        }
+        let result = self.claim_and_run()?;
+        self.completion.finish_and_take(result)
     }
 }
 
@@ -165,6 +187,29 @@ mod tests {
         assert_eq!(
             *log.lock().unwrap(),
             ["under", "under collected", "top", "last"]
+        );
+    }
+
+    /// `get` on a worker that runs the task itself takes the value straight
+    /// from the run (`Completion::finish_and_take`); a done-callback added
+    /// before must still see the value, and the handle must end published.
+    #[test]
+    fn get_running_its_own_task_still_runs_callbacks_with_the_value() {
+        let pool = Arc::new(ThreadPool::new(1).unwrap());
+        let p = pool.clone();
+        let outer = pool.submit(move || {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let with_callback = p.submit(|| 7);
+            with_callback.add_done_callback(move |r| tx.send(r.as_ref().ok().copied()).unwrap());
+            let plain = p.submit(|| 8);
+            // The one on top first (taken back), then the one under it.
+            let b = plain.get().unwrap();
+            let a = with_callback.get().unwrap();
+            (a, b, rx.recv_timeout(Duration::from_secs(10)).unwrap())
+        });
+        assert_eq!(
+            outer.get_timeout(Duration::from_secs(10)),
+            Ok((7, 8, Some(7)))
         );
     }
 

@@ -310,9 +310,9 @@ pub(crate) fn push_local(registry: &Registry, job: JobRef) -> Result<(), JobRef>
 pub(crate) enum Local {
     /// The current thread is not a running worker of the task's pool.
     Foreign,
-    /// The task was on top of this worker's deque; here is the queue's
-    /// reference to it, now off the deque.
-    Taken(JobRef),
+    /// The task was on top of this worker's deque and is off it now (the
+    /// deque's reference dropped: the caller holds another).
+    Taken,
     /// A worker of the pool, but the task is not on top of its deque.
     Elsewhere,
 }
@@ -326,7 +326,7 @@ pub(crate) fn take_local(pool: usize, target: *const ()) -> Local {
     CURRENT.with(|c| match &*c.borrow() {
         Some(ctx) if ctx.registry.id() == pool && !ctx.registry.is_terminated() => {
             match ctx.local.pop() {
-                Some(job) if Arc::as_ptr(&job) as *const () == target => Local::Taken(job),
+                Some(job) if Arc::as_ptr(&job) as *const () == target => Local::Taken,
                 Some(job) => {
                     // LIFO deque: push puts it back on top, where it was.
                     ctx.local.push(job);
