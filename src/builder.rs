@@ -37,6 +37,7 @@ pub struct Builder {
     stack_size: Option<usize>,
     initializer: Option<Initializer>,
     daemon: bool,
+    max_queued: Option<usize>,
 }
 
 impl Default for Builder {
@@ -47,6 +48,7 @@ impl Default for Builder {
             stack_size: None,
             initializer: None,
             daemon: false,
+            max_queued: None,
         }
     }
 }
@@ -59,6 +61,7 @@ impl fmt::Debug for Builder {
             .field("stack_size", &self.stack_size)
             .field("initializer", &self.initializer.is_some())
             .field("daemon", &self.daemon)
+            .field("max_queued", &self.max_queued)
             .finish()
     }
 }
@@ -139,11 +142,43 @@ impl Builder {
         self
     }
 
+    /// Caps the number of queued tasks (waiting to start; running ones do
+    /// not count) at `n`: Python's `Queue(maxsize=n)` in front of the
+    /// workers. A [`submit`](ThreadPool::submit) on a full queue blocks
+    /// until a worker takes a task (or the pool closes: then its handle
+    /// resolves to [`TaskError::PoolClosed`](crate::TaskError::PoolClosed));
+    /// [`try_submit`](ThreadPool::try_submit) gives the closure back
+    /// instead. Default: unbounded, which costs nothing.
+    ///
+    /// A task running on the pool that submits to its full pool does not
+    /// block (it might be the one that has to make room): it runs queued
+    /// tasks itself until there is room. Internal pushes that must not
+    /// block (a delayed task coming due) are queued even when the queue is
+    /// full, so the count can briefly exceed `n`. A task cancelled while
+    /// queued keeps its place until a worker discards it.
+    ///
+    /// 0 makes [`build`](Builder::build) fail.
+    ///
+    /// ```
+    /// use futurepool::{Builder, BuildErrorKind};
+    ///
+    /// let pool = Builder::new().num_threads(2).max_queued(20).build().unwrap();
+    /// let handles: Vec<_> = (0..100).map(|i| pool.submit(move || i)).collect(); // never more than 20 waiting
+    /// assert_eq!(handles.into_iter().map(|h| h.get().unwrap()).sum::<i32>(), 4950);
+    ///
+    /// let err = Builder::new().max_queued(0).build().unwrap_err();
+    /// assert_eq!(err.kind(), BuildErrorKind::InvalidConfig);
+    /// ```
+    pub fn max_queued(mut self, n: usize) -> Self {
+        self.max_queued = Some(n);
+        self
+    }
+
     /// Starts the workers.
     ///
     /// # Errors
     ///
-    /// A [`BuildError`] if `num_threads` is 0, if the OS refuses to start a
+    /// A [`BuildError`] if `num_threads` or `max_queued` is 0, if the OS refuses to start a
     /// thread (e.g. an absurd stack size), or if an initializer panics. In
     /// every case the threads already started are stopped and joined first.
     pub fn build(self) -> Result<ThreadPool, BuildError> {
@@ -166,8 +201,18 @@ impl Builder {
             }
             _ => {}
         }
+        if self.max_queued == Some(0) {
+            return Err(BuildError::new(
+                BuildErrorKind::InvalidConfig,
+                "max_queued must be at least 1",
+            ));
+        }
         let locals: Vec<Worker<_>> = (0..n).map(|_| Worker::new_lifo()).collect();
-        let registry = Arc::new(Registry::new(locals.iter().map(|w| w.stealer()).collect()));
+        let registry = Arc::new(Registry::new(
+            locals.iter().map(|w| w.stealer()).collect(),
+            self.max_queued,
+            self.thread_name.clone(),
+        ));
         let startup = Arc::new(Startup::default());
 
         let mut threads = Vec::with_capacity(n);

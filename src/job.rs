@@ -3,14 +3,19 @@
 //! how to run or cancel itself) and as a [`TaskRef<T>`] behind its
 //! [`AsyncResult`](crate::AsyncResult). Whoever moves the task out of
 //! PENDING (the runner, a canceller, a refusal) owns the closure.
+//!
+//! A task may carry a [`CancelToken`] (`submit_cancellable`): cancelling
+//! its handle while it runs sets the token, and a task whose token is set
+//! when its closure returns ends CANCELLED (see `cancel.rs`).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
+use crate::cancel::CancelToken;
 use crate::error::TaskError;
 use crate::handle::{Completion, TaskRef, CANCELLED, FAILED, PENDING, RUNNING};
-use crate::sync::{lock, Mutex};
-use crate::worker::Local;
+use crate::stats::Outcome;
+use crate::sync::{lock, AtomicBool, Mutex, Ordering};
 
 /// What the scheduler sees of a task.
 pub(crate) trait Job: Send + Sync {
@@ -19,10 +24,48 @@ pub(crate) trait Job: Send + Sync {
     /// Resolves a task that has not started to `error` (Cancelled or
     /// PoolClosed); returns false if it had started or was already over.
     fn abort(&self, error: TaskError) -> bool;
+    /// [`run`](Job::run), telling the pool's statistics what became of
+    /// this entry. The default suits jobs that always run to completion.
+    fn run_counted(self: Arc<Self>) -> Outcome {
+        self.run();
+        Outcome::Completed
+    }
+    /// Cancels the task if it has not started (terminate, a dropped
+    /// timer). True if this entry stands for a task that ended cancelled
+    /// without running (now or earlier, e.g. through its handle): the
+    /// caller counts it.
+    fn discard(&self) -> bool {
+        self.abort(TaskError::Cancelled)
+    }
 }
 
 /// A queued job, as the deques hold it.
 pub(crate) type JobRef = Arc<dyn Job>;
+
+/// Resolves a PENDING task to `error` (CANCELLED for `Cancelled`, else
+/// FAILED), dropping its closure before anyone is told. False if the task
+/// had left PENDING. Shared by every job type with a closure slot.
+pub(crate) fn abort_pending<T, F>(
+    completion: &Completion<T>,
+    func: &Mutex<Option<F>>,
+    error: TaskError,
+) -> bool {
+    let phase = if matches!(error, TaskError::Cancelled) {
+        CANCELLED
+    } else {
+        FAILED
+    };
+    if !completion.transition(PENDING, phase) {
+        return false;
+    }
+    // Release what the closure captured before anyone is told. A captured
+    // value whose Drop panics must not keep the handle from resolving (nor
+    // unwind out of cancel() or terminate()), so the panic is contained.
+    let func = lock(func).take();
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(func)));
+    completion.publish(Err(error));
+    true
+}
 
 pub(crate) struct Task<T, F> {
     completion: Completion<T>,
@@ -31,6 +74,13 @@ pub(crate) struct Task<T, F> {
     /// The registry (pool) the task was queued on, as an address: a worker
     /// may run a task it waits for only if the task is its own pool's.
     pool: usize,
+    /// Set for `submit_cancellable` tasks; see the module docs.
+    token: Option<CancelToken>,
+    /// A token task's closure was started. Tells the statistics whether a
+    /// CANCELLED task was cancelled before it ran (its queue entry counts
+    /// it) or cooperatively by a worker that ran it inline (counted then).
+    /// Plain tasks only reach CANCELLED unstarted, so only token tasks set it.
+    ran: AtomicBool,
 }
 
 impl<T, F> Task<T, F>
@@ -38,32 +88,47 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    pub(crate) fn new(func: F, pool: usize) -> Self {
+    pub(crate) fn with_token(func: F, pool: usize, token: Option<CancelToken>) -> Self {
         Task {
             completion: Completion::new(),
             func: Mutex::new(Some(func)),
             pool,
+            token,
+            ran: AtomicBool::new(false),
         }
     }
 
-    /// Runs the task unless it had started or was cancelled; the
-    /// outcome goes to the handle. True if it ran it.
-    fn execute(&self) -> bool {
-        match self.claim_and_run() {
-            Some(result) => {
-                self.completion.finish(result);
-                true
-            }
-            None => false,
-        }
+    /// The task's address, as its queue entries point to it.
+    fn address(&self) -> *const () {
+        self as *const Self as *const ()
     }
 
-    /// Claims the task (PENDING -> RUNNING) and runs it; returns the
-    /// outcome, which the caller then owns and must finish the task with.
-    /// `None` if the task had started or was cancelled.
+    /// Ended CANCELLED without its closure having started.
+    fn cancelled_unstarted(&self) -> bool {
+        // The phase load (Acquire) orders the `ran` load after the finish
+        // that published CANCELLED.
+        self.completion.phase() == CANCELLED && !self.ran.load(Ordering::Relaxed)
+    }
+
+    /// Runs the closure if this thread wins the task; `None` if it had
+    /// already started or ended.
+    fn execute(&self) -> Option<Outcome> {
+        let result = self.claim_and_run()?;
+        let outcome = outcome_of(&result);
+        self.completion.finish(result);
+        Some(outcome)
+    }
+
+    /// Claims the task (PENDING -> RUNNING) and runs its closure; returns
+    /// the outcome, with which the caller (now its owner) must finish the
+    /// task. `None` if it had already started or ended.
     fn claim_and_run(&self) -> Option<Result<T, TaskError>> {
         if !self.completion.transition(PENDING, RUNNING) {
             return None;
+        }
+        if self.token.is_some() {
+            // Before finish(): whoever sees the final phase sees this too.
+            self.ran.store(true, Ordering::Relaxed);
         }
         let func = lock(&self.func).take();
         // A worker may have taken this task off a queue just before the
@@ -79,19 +144,22 @@ where
             // Unreachable: only the PENDING -> RUNNING winner takes it.
             return Some(Err(TaskError::Cancelled));
         };
-        Some(catch_unwind(AssertUnwindSafe(func)).map_err(TaskError::Panicked))
+        let mut result = catch_unwind(AssertUnwindSafe(func)).map_err(TaskError::Panicked);
+        if result.is_ok() && self.token.as_ref().is_some_and(CancelToken::is_cancelled) {
+            // Cancellation was requested before the closure returned: the
+            // handle says cancelled, and the value is dropped here.
+            result = Err(TaskError::Cancelled);
+        }
+        Some(result)
     }
+}
 
-    /// Whether this thread may run the task now: it has not started, and
-    /// this is a running worker of its pool. Takes the task off the top of
-    /// this worker's deque if it is there, so running it leaves no stale
-    /// entry behind (the deque's reference is simply dropped).
-    fn may_run_here(&self) -> bool {
-        self.completion.phase() == PENDING
-            && !matches!(
-                crate::worker::take_local(self.pool, self as *const Self as *const ()),
-                Local::Foreign
-            )
+/// What the statistics count for a task that ran to this outcome.
+fn outcome_of<T>(result: &Result<T, TaskError>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Completed,
+        Err(TaskError::Cancelled) => Outcome::Cancelled,
+        Err(_) => Outcome::Panicked,
     }
 }
 
@@ -104,23 +172,20 @@ where
         self.execute();
     }
 
-    fn abort(&self, error: TaskError) -> bool {
-        let phase = if matches!(error, TaskError::Cancelled) {
-            CANCELLED
-        } else {
-            FAILED
-        };
-        if !self.completion.transition(PENDING, phase) {
-            return false;
+    fn run_counted(self: Arc<Self>) -> Outcome {
+        match self.execute() {
+            Some(outcome) => outcome,
+            None if self.cancelled_unstarted() => Outcome::Cancelled,
+            None => Outcome::Skipped,
         }
-        // Release what the closure captured before anyone is told. A
-        // captured value whose Drop panics must not keep the handle from
-        // resolving (nor unwind out of cancel() or terminate()), so the
-        // panic is contained here.
-        let func = lock(&self.func).take();
-        let _ = catch_unwind(AssertUnwindSafe(move || drop(func)));
-        self.completion.publish(Err(error));
-        true
+    }
+
+    fn discard(&self) -> bool {
+        Job::abort(self, TaskError::Cancelled) || self.cancelled_unstarted()
+    }
+
+    fn abort(&self, error: TaskError) -> bool {
+        abort_pending(&self.completion, &self.func, error)
     }
 }
 
@@ -137,16 +202,40 @@ where
         Job::abort(self, error)
     }
 
+    /// Not started: it never will. Running with a token: the token is set
+    /// and the task ends CANCELLED when its closure returns, but this
+    /// returns false (it had started), as Python's `Future.cancel` does
+    /// (`AsyncResult::cancel` still says true if it has ended cancelled
+    /// by the time it looks).
+    fn cancel(&self) -> bool {
+        let aborted = Job::abort(self, TaskError::Cancelled);
+        if let Some(token) = &self.token {
+            if aborted || self.completion.phase() == RUNNING {
+                token.cancel();
+            }
+        }
+        aborted
+    }
+
     fn run_here(&self) -> bool {
-        self.may_run_here() && self.execute()
+        if self.completion.phase() != PENDING {
+            return false;
+        }
+        crate::worker::run_inline(self.pool, self.address(), || self.execute())
     }
 
     fn run_here_and_take(&self) -> Option<Result<T, TaskError>> {
-        if !self.may_run_here() {
+        if self.completion.phase() != PENDING {
             return None;
         }
-        let result = self.claim_and_run()?;
-        self.completion.finish_and_take(result)
+        let mut taken = None;
+        crate::worker::run_inline(self.pool, self.address(), || {
+            let result = self.claim_and_run()?;
+            let outcome = outcome_of(&result);
+            taken = self.completion.finish_and_take(result);
+            Some(outcome)
+        });
+        taken
     }
 }
 

@@ -50,6 +50,39 @@
 //! * [`TaskError`]: why a handle holds no value. [`BuildError`]: why a pool
 //!   could not be built.
 //! * [`global`] and [`submit`]: a lazily built process-wide pool.
+//! * Beyond Python's pools (each replacing a hand-built pattern, see
+//!   `docs/python_patterns.md`): cooperative cancellation of running tasks
+//!   ([`ThreadPool::submit_cancellable`], [`CancelToken`]); delayed and
+//!   periodic tasks ([`ThreadPool::submit_after`],
+//!   [`ThreadPool::submit_periodic`]); priorities
+//!   ([`ThreadPool::submit_with_priority`]); a bounded queue with
+//!   backpressure ([`Builder::max_queued`], [`ThreadPool::try_submit`]);
+//!   waiting for idle ([`ThreadPool::wait_idle`]); metrics
+//!   ([`ThreadPool::stats`], [`PoolStats`]).
+//!
+//! # Priorities
+//!
+//! [`ThreadPool::submit_with_priority`] queues a task on a priority heap
+//! kept apart from the lock-free queues. Guaranteed: among queued
+//! prioritized tasks, each task a worker takes is the highest-priority one
+//! queued at that moment, the oldest first among equals; with one worker
+//! they start in exactly that order. A plain submission counts as priority
+//! 0: prioritized tasks above 0 are taken before plain ones, those at or
+//! below 0 after them. Not guaranteed once work-stealing is involved: with
+//! several workers tasks start in priority order but run side by side; a
+//! worker that took a batch of plain outside work into its own deque runs
+//! that batch before it looks at priorities again; and tasks submitted from
+//! inside the pool go to the submitting worker's deque, which it serves
+//! first.
+//!
+//! # Timers
+//!
+//! [`ThreadPool::submit_after`] and [`ThreadPool::submit_periodic`] use one
+//! timer thread per pool (named `{prefix}-timer`), started on first use.
+//! It sleeps until the earliest deadline and then only queues the task,
+//! which runs on a worker; an idle pool with pending timers burns no CPU.
+//! Closing the pool cancels the timers that have not fired, and
+//! [`join`](ThreadPool::join) joins the timer thread too.
 //!
 //! The design (scheduling, the handle's state machine, the sleep protocol)
 //! is described in `docs/design.md` in the repository.
@@ -57,22 +90,32 @@
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
+mod bounded;
 mod builder;
+mod cancel;
 mod error;
 mod global;
 mod handle;
+mod idle;
 mod job;
 mod pool;
+mod priority;
 mod registry;
+mod schedule;
 mod sleep;
+mod stats;
 mod sync;
+mod timer;
 mod worker;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
 
+pub use bounded::TrySubmitError;
 pub use builder::Builder;
+pub use cancel::CancelToken;
 pub use error::{BuildError, BuildErrorKind, TaskError};
 pub use global::{global, submit};
 pub use handle::AsyncResult;
 pub use pool::ThreadPool;
+pub use stats::PoolStats;

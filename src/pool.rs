@@ -201,6 +201,8 @@ impl ThreadPool {
         for handle in threads.drain(..) {
             let _ = handle.join();
         }
+        // Closing shut the timer down (if one was started): reap it too.
+        self.registry.join_timer();
     }
 
     /// Like [`join`](ThreadPool::join), but gives up after `timeout`:

@@ -14,16 +14,23 @@
 //! withdraws its own task (`PoolClosed`), or the task is visible to the
 //! workers before they exit. No task is left in a queue nobody serves.
 
-use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use crossbeam_deque::{Injector, Steal, Stealer};
+use once_cell::sync::OnceCell;
 
+use crate::bounded::Bound;
+use crate::cancel::CancelToken;
 use crate::error::TaskError;
 use crate::handle::AsyncResult;
+use crate::idle::IdleWaiters;
 use crate::job::{JobRef, Task};
+use crate::priority::PriorityQueue;
 use crate::sleep::Sleep;
+use crate::stats::WorkerCounters;
+use crate::timer::Timer;
 
 pub(crate) struct Registry {
     pub(crate) injector: Injector<JobRef>,
@@ -34,10 +41,30 @@ pub(crate) struct Registry {
     /// How many worker threads have left their loop (for bounded joins).
     exited: Mutex<usize>,
     exited_cv: Condvar,
+    /// Prioritized submissions (`submit_with_priority`).
+    pub(crate) priority: PriorityQueue,
+    /// The cap on queued tasks, if the pool was built with `max_queued`.
+    pub(crate) bound: Option<Bound>,
+    /// One block per worker, indexed like `stealers`.
+    pub(crate) counters: Box<[WorkerCounters]>,
+    /// Cancellations counted off the workers (terminate's drain, timers
+    /// cancelled before they fired): rare paths, so one shared counter.
+    pub(crate) cancelled_elsewhere: AtomicU64,
+    /// Threads in `wait_idle`.
+    pub(crate) idle: IdleWaiters,
+    /// The thread behind `submit_after` / `submit_periodic`, started on
+    /// first use and shut down when the pool closes.
+    timer: OnceCell<Timer>,
+    /// The workers' name prefix (the timer thread is "{prefix}-timer").
+    thread_name: String,
 }
 
 impl Registry {
-    pub(crate) fn new(stealers: Vec<Stealer<JobRef>>) -> Self {
+    pub(crate) fn new(
+        stealers: Vec<Stealer<JobRef>>,
+        max_queued: Option<usize>,
+        thread_name: String,
+    ) -> Self {
         let n = stealers.len();
         Registry {
             injector: Injector::new(),
@@ -47,6 +74,13 @@ impl Registry {
             terminated: AtomicBool::new(false),
             exited: Mutex::new(0),
             exited_cv: Condvar::new(),
+            priority: PriorityQueue::default(),
+            bound: max_queued.map(Bound::new),
+            counters: (0..n).map(|_| WorkerCounters::new()).collect(),
+            cancelled_elsewhere: AtomicU64::new(0),
+            idle: IdleWaiters::default(),
+            timer: OnceCell::new(),
+            thread_name,
         }
     }
 
@@ -64,12 +98,50 @@ impl Registry {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        self.submit_task(func, None, None)
+    }
+
+    /// `submit`, optionally with a cancellation token and/or a priority:
+    /// waits for room first on a bounded pool.
+    pub(crate) fn submit_task<F, T>(
+        &self,
+        func: F,
+        token: Option<CancelToken>,
+        priority: Option<i32>,
+    ) -> AsyncResult<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
         if self.is_closed() {
             return AsyncResult::failed(TaskError::PoolClosed);
         }
-        let task = Arc::new(Task::new(func, self.id()));
+        if let Some(bound) = &self.bound {
+            if !self.reserve(bound) {
+                return AsyncResult::failed(TaskError::PoolClosed);
+            }
+        }
+        self.enqueue_reserved(func, token, priority)
+    }
+
+    /// Queues a task whose place (on a bounded pool) is already reserved.
+    pub(crate) fn enqueue_reserved<F, T>(
+        &self,
+        func: F,
+        token: Option<CancelToken>,
+        priority: Option<i32>,
+    ) -> AsyncResult<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let task = Arc::new(Task::with_token(func, self.id(), token));
         let handle = AsyncResult::from_task(task.clone());
-        if self.push(task) {
+        let closed = match priority {
+            None => self.push_reserved(task),
+            Some(priority) => self.push_priority_reserved(priority, task),
+        };
+        if closed {
             // The pool closed while we pushed: take the task back unless a
             // worker already started it (then it simply runs).
             handle.refuse();
@@ -77,14 +149,66 @@ impl Registry {
         handle
     }
 
+    /// Waits for a place in a bounded pool's queue; false if the pool
+    /// closed first. A worker of this pool runs queued work meanwhile
+    /// instead of blocking (see `bounded.rs`).
+    fn reserve(&self, bound: &Bound) -> bool {
+        loop {
+            if bound.try_reserve() {
+                return true;
+            }
+            if self.is_closed() {
+                return false;
+            }
+            match crate::worker::help_once(self) {
+                None => return bound.reserve_blocking(|| self.is_closed()),
+                Some(true) => {}
+                // The places are held by entries other workers are just
+                // taking: their release is a few instructions away.
+                Some(false) => std::thread::yield_now(),
+            }
+        }
+    }
+
     /// Queues `job` (on the current worker's deque if it is one of ours,
     /// else on the injector) and wakes a sleeping worker if there is one.
     /// Returns true if the pool was found closed after the push: the caller
-    /// must then withdraw the job (see the module docs).
+    /// must then withdraw the job (see the module docs). On a bounded pool
+    /// the job is counted without waiting for room.
     pub(crate) fn push(&self, job: JobRef) -> bool {
+        if let Some(bound) = &self.bound {
+            bound.add_unchecked();
+        }
+        self.push_reserved(job)
+    }
+
+    /// Like [`push`](Registry::push), but always onto the injector, behind
+    /// the outside work already queued, even from a worker (a periodic task
+    /// with a zero period re-queues itself this way, so it cannot starve
+    /// the rest).
+    pub(crate) fn push_behind(&self, job: JobRef) -> bool {
+        if let Some(bound) = &self.bound {
+            bound.add_unchecked();
+        }
+        self.injector.push(job);
+        self.announce()
+    }
+
+    fn push_priority_reserved(&self, priority: i32, job: JobRef) -> bool {
+        self.priority.push(priority, job);
+        self.announce()
+    }
+
+    fn push_reserved(&self, job: JobRef) -> bool {
         if let Err(job) = crate::worker::push_local(self, job) {
             self.injector.push(job);
         }
+        self.announce()
+    }
+
+    /// After a push: the close check and the wake-up (see the module docs).
+    #[inline]
+    fn announce(&self) -> bool {
         // wake_one starts with a SeqCst fence, which also serves as the
         // fence between the push and the load of `closed` that pairs with
         // the one a worker runs between seeing `closed` and deciding the
@@ -111,16 +235,35 @@ impl Registry {
     pub(crate) fn close(&self) {
         if !self.closed.swap(true, Ordering::SeqCst) {
             self.sleep.wake_all();
+            self.after_close();
         }
     }
 
     /// Close, and cancel every task that has not started.
     pub(crate) fn terminate(&self) {
-        self.closed.store(true, Ordering::SeqCst);
+        let was_closed = self.closed.swap(true, Ordering::SeqCst);
         self.terminated.store(true, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         self.cancel_queued();
         self.sleep.wake_all();
+        if !was_closed {
+            self.after_close();
+        }
+    }
+
+    /// What closing means for the optional parts: pending timers end
+    /// (their handles resolve to `Cancelled`), and submitters blocked on a
+    /// full queue wake up to see the pool closed.
+    fn after_close(&self) {
+        // Pairs with the fence in `timer()`: a timer started concurrently
+        // with this close is shut down by one side or the other.
+        fence(Ordering::SeqCst);
+        if let Some(timer) = self.timer.get() {
+            timer.shutdown();
+        }
+        if let Some(bound) = &self.bound {
+            bound.wake_all();
+        }
     }
 
     /// Called by each worker thread as it exits (also if it unwinds).
@@ -158,27 +301,95 @@ impl Registry {
     /// Cancels every queued task that has not started (they resolve to
     /// `Cancelled` at once); running tasks are untouched.
     pub(crate) fn cancel_queued(&self) {
-        drain(|| self.injector.steal());
+        let mut drained = Drained::default();
+        drained.drain(|| self.injector.steal());
         for stealer in self.stealers.iter() {
-            drain(|| stealer.steal());
+            drained.drain(|| stealer.steal());
         }
+        for job in self.priority.take_all() {
+            drained.discard(job);
+        }
+        if let Some(bound) = &self.bound {
+            bound.release(drained.entries);
+        }
+        self.cancelled_elsewhere
+            .fetch_add(drained.cancelled, Ordering::Relaxed);
     }
 
     /// Whether any queue holds a job (call after a SeqCst fence when the
     /// answer decides whether to sleep or exit).
     pub(crate) fn has_queued(&self) -> bool {
-        !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
+        !self.injector.is_empty()
+            || self.priority.len() != 0
+            || self.stealers.iter().any(|s| !s.is_empty())
+    }
+
+    /// How many entries the queues hold (a snapshot).
+    pub(crate) fn queued_len(&self) -> usize {
+        self.injector.len()
+            + self.priority.len()
+            + self.stealers.iter().map(|s| s.len()).sum::<usize>()
+    }
+
+    /// The pool's timer, started on first use.
+    ///
+    /// # Errors
+    ///
+    /// The OS error if the timer thread cannot be started.
+    pub(crate) fn timer(&self) -> std::io::Result<&Timer> {
+        let timer = self
+            .timer
+            .get_or_try_init(|| Timer::start(format!("{}-timer", self.thread_name)))?;
+        // A close that ran while we started the timer may have found no
+        // timer to shut down: then we do it (see `after_close`), so `join`
+        // never waits for a timer thread nobody stops.
+        fence(Ordering::SeqCst);
+        if self.closed.load(Ordering::Relaxed) {
+            timer.shutdown();
+        }
+        Ok(timer)
+    }
+
+    /// The pool's timer if it was started (never starts it).
+    pub(crate) fn timer_if_started(&self) -> Option<&Timer> {
+        self.timer.get()
+    }
+
+    /// Timers waiting for their deadline.
+    pub(crate) fn scheduled_timers(&self) -> usize {
+        self.timer.get().map_or(0, Timer::pending)
+    }
+
+    /// Joins the timer thread, if one was started (after close).
+    pub(crate) fn join_timer(&self) {
+        if let Some(timer) = self.timer.get() {
+            timer.join();
+        }
     }
 }
 
-fn drain(mut steal: impl FnMut() -> Steal<JobRef>) {
-    loop {
-        match steal() {
-            Steal::Success(job) => {
-                job.abort(TaskError::Cancelled);
+/// Tallies what a drain took out of the queues.
+#[derive(Default)]
+struct Drained {
+    entries: usize,
+    cancelled: u64,
+}
+
+impl Drained {
+    fn drain(&mut self, mut steal: impl FnMut() -> Steal<JobRef>) {
+        loop {
+            match steal() {
+                Steal::Success(job) => self.discard(job),
+                Steal::Empty => return,
+                Steal::Retry => std::hint::spin_loop(),
             }
-            Steal::Empty => return,
-            Steal::Retry => std::hint::spin_loop(),
+        }
+    }
+
+    fn discard(&mut self, job: JobRef) {
+        self.entries += 1;
+        if job.discard() {
+            self.cancelled += 1;
         }
     }
 }

@@ -28,6 +28,12 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     }
 }
 
+/// [`lock`] for a std mutex, in modules whose protocols are not
+/// loom-modelled (they use std's primitives under loom too).
+pub(crate) fn lock_std<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Parks the current thread until unparked, or until `deadline`.
 /// Returns false once the deadline has passed (without parking).
 pub(crate) fn park_until(deadline: Option<Instant>) -> bool {

@@ -15,6 +15,15 @@
 //! while the worker blocks on it; nesting goes on there. So chains of any
 //! depth run without overflowing a stack, at the cost of one thread per
 //! stack's worth of nesting.
+//!
+//! "The injector" here means the outside queues: the priority heap is
+//! looked at first, and only when its atomic length says it holds work
+//! (see `priority.rs` for the ordering this gives).
+//!
+//! Around each task a worker updates its own counters (`stats.rs`) and, on
+//! a bounded pool, releases the task's place (`bounded.rs`). Around each
+//! idle sleep it flips its activity mark, which `wait_idle` reads
+//! (`idle.rs`).
 
 use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -28,6 +37,7 @@ use crate::handle::Waitable;
 use crate::job::JobRef;
 use crate::registry::Registry;
 use crate::sleep::Woken;
+use crate::stats::{Outcome, WorkerCounters};
 use crate::sync::{current_thread, park_until, Thread};
 
 /// One pick in this many looks at the injector before the local deque.
@@ -130,33 +140,68 @@ impl WorkerCtx {
                 // Pairs with the fence in Registry::push (see registry.rs).
                 std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
                 if !registry.has_queued() {
+                    crate::idle::set_active(registry, self.index, false);
                     return;
                 }
                 continue;
             }
+            crate::idle::set_active(registry, self.index, false);
             registry.sleep.sleep(
                 self.index,
                 &self.thread,
                 || registry.is_closed() || registry.has_queued(),
                 None,
             );
+            crate::idle::set_active(registry, self.index, true);
+        }
+    }
+
+    #[inline]
+    fn counters(&self) -> &WorkerCounters {
+        &self.registry.counters[self.index]
+    }
+
+    /// Drops the entry on top of this worker's deque if it is the job at
+    /// `target`, which has just run inline; releases its place in a
+    /// bounded queue, as running it from the deque would have. Anything
+    /// else on top is put back where it was (LIFO: push is the top).
+    fn take_back(&self, target: *const ()) {
+        match self.local.pop() {
+            Some(job) if Arc::as_ptr(&job) as *const () == target => {
+                if let Some(bound) = &self.registry.bound {
+                    bound.release(1);
+                }
+            }
+            Some(job) => self.local.push(job),
+            None => {}
         }
     }
 
     fn execute(&self, job: JobRef) {
+        let registry = &*self.registry;
+        if let Some(bound) = &registry.bound {
+            bound.release(1);
+        }
+        let counters = self.counters();
+        counters.start();
         // The task's own panics are caught inside it; what can still unwind
         // here is user code the task does not own: the Drop of a result
         // nobody holds a handle to any more (dropped with the job's last
         // reference), or a waker that panics. A worker must survive that,
         // or the pool silently loses a thread and, at the last one, hangs.
-        let terminated = self.registry.is_terminated();
-        let _ = catch_unwind(AssertUnwindSafe(move || {
-            if terminated {
-                job.abort(crate::TaskError::Cancelled);
+        let outcome = catch_unwind(AssertUnwindSafe(move || {
+            if registry.is_terminated() {
+                if job.discard() {
+                    Outcome::Cancelled
+                } else {
+                    Outcome::Skipped
+                }
             } else {
-                job.run();
+                job.run_counted()
             }
-        }));
+        }))
+        .unwrap_or(Outcome::Panicked);
+        counters.count(outcome);
     }
 
     /// Looks for work a few times, backing off, before giving up.
@@ -180,14 +225,28 @@ impl WorkerCtx {
         let tick = self.tick.get().wrapping_add(1);
         self.tick.set(tick);
         if tick % INJECTOR_INTERVAL == 0 {
-            if let Some(job) = self.steal_injector() {
+            if let Some(job) = self.take_outside() {
                 return Some(job);
             }
         }
         self.local
             .pop()
-            .or_else(|| self.steal_injector())
+            .or_else(|| self.take_outside())
             .or_else(|| self.steal_other())
+    }
+
+    /// Outside work: prioritized tasks above priority 0, then plain
+    /// submissions, then the remaining prioritized ones.
+    #[inline]
+    fn take_outside(&self) -> Option<JobRef> {
+        let priority = &self.registry.priority;
+        if priority.len() == 0 {
+            return self.steal_injector();
+        }
+        priority
+            .pop_above(Some(0))
+            .or_else(|| self.steal_injector())
+            .or_else(|| priority.pop_above(None))
     }
 
     fn steal_injector(&self) -> Option<JobRef> {
@@ -234,7 +293,10 @@ impl WorkerCtx {
                     continue;
                 }
                 match stealers[victim].steal() {
-                    Steal::Success(job) => return Some(job),
+                    Steal::Success(job) => {
+                        self.counters().stolen();
+                        return Some(job);
+                    }
                     Steal::Retry => retry = true,
                     Steal::Empty => {}
                 }
@@ -306,36 +368,61 @@ pub(crate) fn push_local(registry: &Registry, job: JobRef) -> Result<(), JobRef>
     })
 }
 
-/// Where a task stands relative to the current thread's own deque.
-pub(crate) enum Local {
-    /// The current thread is not a running worker of the task's pool.
-    Foreign,
-    /// The task was on top of this worker's deque and is off it now (the
-    /// deque's reference dropped: the caller holds another).
-    Taken,
-    /// A worker of the pool, but the task is not on top of its deque.
-    Elsewhere,
+/// Runs `execute` (a task's closure, if it wins the task) right here if
+/// the current thread is a worker of the pool with this id and that pool
+/// still runs tasks (not terminated); counts it in this worker's stats.
+/// Returns whether the task ran here.
+///
+/// `target` is the task's address: if it ran and its queue entry is on
+/// top of this worker's deque (a worker waits for the task it pushed last
+/// far more often than for any other), the entry is taken off, so running
+/// it leaves no stale entry behind for a later pop to find finished.
+pub(crate) fn run_inline(
+    pool: usize,
+    target: *const (),
+    execute: impl FnOnce() -> Option<Outcome>,
+) -> bool {
+    let ctx = CURRENT.with(|c| match &*c.borrow() {
+        Some(ctx) if ctx.registry.id() == pool && !ctx.registry.is_terminated() => {
+            Some(ctx.clone())
+        }
+        _ => None,
+    });
+    let Some(ctx) = ctx else {
+        return false;
+    };
+    let counters = ctx.counters();
+    counters.start();
+    let outcome = execute();
+    if outcome.is_some() {
+        ctx.take_back(target);
+    }
+    counters.count(outcome.unwrap_or(Outcome::Skipped));
+    outcome.is_some()
 }
 
-/// Pops the job at `target` off the top of the current worker's deque if it
-/// is there. A worker waits for the task it pushed last far more often than
-/// for any other (nested fork-join), so taking it back here means running it
-/// leaves no stale entry behind in the deque. Anything else on top is put
-/// back where it was.
-pub(crate) fn take_local(pool: usize, target: *const ()) -> Local {
-    CURRENT.with(|c| match &*c.borrow() {
-        Some(ctx) if ctx.registry.id() == pool && !ctx.registry.is_terminated() => {
-            match ctx.local.pop() {
-                Some(job) if Arc::as_ptr(&job) as *const () == target => Local::Taken,
-                Some(job) => {
-                    // LIFO deque: push puts it back on top, where it was.
-                    ctx.local.push(job);
-                    Local::Elsewhere
-                }
-                None => Local::Elsewhere,
-            }
+/// On a worker of `registry`: runs one queued task if there is one
+/// (`Some(true)`), or finds none (`Some(false)`). `None` elsewhere.
+/// For waits that a worker must not block in (a full bounded queue).
+pub(crate) fn help_once(registry: &Registry) -> Option<bool> {
+    let ctx = CURRENT.with(|c| match &*c.borrow() {
+        Some(ctx) if std::ptr::eq(&*ctx.registry, registry) => Some(ctx.clone()),
+        _ => None,
+    })?;
+    match ctx.find_work() {
+        Some(job) => {
+            ctx.execute(job);
+            Some(true)
         }
-        _ => Local::Foreign,
+        None => Some(false),
+    }
+}
+
+/// This thread's worker index, if it is a worker of `registry`.
+pub(crate) fn index_in(registry: &Registry) -> Option<usize> {
+    CURRENT.with(|c| match &*c.borrow() {
+        Some(ctx) if std::ptr::eq(&*ctx.registry, registry) => Some(ctx.index),
+        _ => None,
     })
 }
 

@@ -251,24 +251,15 @@ fn dropping_a_daemon_pool_returns_at_once_and_work_completes_in_the_background()
 
 #[test]
 fn dropping_a_pool_leaves_no_thread_behind() {
-    // Other tests run in parallel, so compare with a spare margin of zero
-    // only within this pool's own threads: count them by name.
-    fn named(prefix: &str) -> usize {
-        std::fs::read_dir("/proc/self/task")
-            .unwrap()
-            .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
-            .filter(|n| n.trim_end().starts_with(prefix))
-            .count()
-    }
     let pool = Builder::new()
         .num_threads(3)
         .thread_name("leakcheck")
         .build()
         .unwrap();
-    assert_eq!(named("leakcheck-"), 3);
+    assert_eq!(threads_named("leakcheck-"), 3);
     pool.submit(|| ()).get().unwrap();
     drop(pool);
-    assert_eq!(named("leakcheck-"), 0);
+    assert!(no_threads_named("leakcheck-"));
 }
 
 #[test]

@@ -89,9 +89,29 @@ pub fn quiet_panics() {
     });
 }
 
-/// The number of threads of this process (Linux), to check none is leaked.
-pub fn thread_count() -> usize {
+/// The number of this process's threads whose name starts with `prefix`
+/// (Linux). Tests give their pools unique names, so parallel tests do not
+/// disturb the count.
+pub fn threads_named(prefix: &str) -> usize {
     std::fs::read_dir("/proc/self/task")
-        .map(|d| d.count())
+        .map(|tasks| {
+            tasks
+                .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
+                .filter(|name| name.trim_end().starts_with(prefix))
+                .count()
+        })
         .unwrap_or(0)
+}
+
+/// Waits (bounded) until no thread named `prefix...` is left: a joined
+/// thread can stay listed in /proc for a moment after it exited.
+pub fn no_threads_named(prefix: &str) -> bool {
+    let deadline = std::time::Instant::now() + LONG;
+    while threads_named(prefix) != 0 {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    true
 }
