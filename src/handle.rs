@@ -25,7 +25,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::error::TaskError;
-use crate::sync::{lock, AtomicU8, Mutex, Ordering, Thread};
+use crate::sync::{lock, AtomicU8, Mutex, MutexGuard, Ordering, Thread};
 
 pub(crate) const PENDING: u8 = 0;
 pub(crate) const RUNNING: u8 = 1;
@@ -66,10 +66,37 @@ impl Waiter {
 
 struct Slot<T> {
     result: Option<Result<T, TaskError>>,
+    /// Whoever waits or listens. Most tasks are collected without ever
+    /// blocking (the value is there, or the waiting worker runs the task
+    /// itself), so this lives in its own allocation, made on first use: the
+    /// task stays small (memory per queued task, copying it into its `Arc`)
+    /// and publishing an unobserved task touches no vectors.
+    watchers: Option<Box<Watchers<T>>>,
+}
+
+struct Watchers<T> {
     waiters: Vec<Waiter>,
     callbacks: Vec<Callback<T>>,
     /// The waker of the one task polling the handle as a future.
     future_waker: Option<Waker>,
+}
+
+impl<T> Slot<T> {
+    fn watchers(&mut self) -> &mut Watchers<T> {
+        self.watchers.get_or_insert_with(|| {
+            Box::new(Watchers {
+                waiters: Vec::new(),
+                callbacks: Vec::new(),
+                future_waker: None,
+            })
+        })
+    }
+
+    fn has_callbacks(&self) -> bool {
+        self.watchers
+            .as_ref()
+            .is_some_and(|w| !w.callbacks.is_empty())
+    }
 }
 
 /// The shared state of one task's outcome.
@@ -94,9 +121,7 @@ impl<T> Completion<T> {
             state: AtomicU8::new(state),
             slot: Mutex::new(Slot {
                 result,
-                waiters: Vec::new(),
-                callbacks: Vec::new(),
-                future_waker: None,
+                watchers: None,
             }),
         }
     }
@@ -138,14 +163,37 @@ impl<T> Completion<T> {
     /// that saw its token, an async task dropped at a pending point) ends
     /// CANCELLED, not FAILED.
     pub(crate) fn finish(&self, result: Result<T, TaskError>) {
-        let phase = match &result {
-            Ok(_) => OK,
-            Err(TaskError::Cancelled) => CANCELLED,
-            Err(_) => FAILED,
-        };
-        let moved = self.transition(RUNNING, phase);
+        let moved = self.transition(RUNNING, outcome_phase(&result));
         debug_assert!(moved, "finish() on a task that was not running");
         self.publish(result);
+    }
+
+    /// [`finish`](Completion::finish) for a task run by the thread that is
+    /// about to take its value (a `get` running its own task): the phase
+    /// change, the publication and the take in one locked step, the value
+    /// handed straight back instead of through the slot (which is left
+    /// empty, as after any take). Nobody else can want the value: `get`
+    /// owns the only handle. With callbacks queued (they must see the
+    /// value) it finishes normally and returns `None`; the caller then
+    /// takes the value from the slot as usual.
+    pub(crate) fn finish_and_take(
+        &self,
+        result: Result<T, TaskError>,
+    ) -> Option<Result<T, TaskError>> {
+        let slot = lock(&self.slot);
+        if slot.has_callbacks() {
+            drop(slot);
+            self.finish(result);
+            return None;
+        }
+        // Only the owner of a RUNNING task moves it on (every other
+        // transition starts from PENDING) and the flag bits only change
+        // under this lock: one store is the phase change and publication.
+        debug_assert_eq!(self.state.load(Ordering::Relaxed), RUNNING);
+        self.state
+            .store(outcome_phase(&result) | PUBLISHED, Ordering::Release);
+        self.wake_watchers(slot);
+        Some(result)
     }
 
     /// Runs the pending callbacks with `result`, then puts it into the slot
@@ -154,30 +202,40 @@ impl<T> Completion<T> {
     pub(crate) fn publish(&self, result: Result<T, TaskError>) {
         loop {
             let mut slot = lock(&self.slot);
-            if slot.callbacks.is_empty() {
+            if !slot.has_callbacks() {
                 slot.result = Some(result);
-                // LENT is only ever set after PUBLISHED, so neither order of
-                // these two leaves a state that claims more than is true.
-                self.state.fetch_and(!LENT, Ordering::AcqRel);
-                self.state.fetch_or(PUBLISHED, Ordering::AcqRel);
-                let waiters = std::mem::take(&mut slot.waiters);
-                let future_waker = slot.future_waker.take();
-                drop(slot);
-                for waiter in waiters {
-                    waiter.wake();
-                }
-                if let Some(waker) = future_waker {
-                    // A foreign executor's waker is user code: its panic
-                    // must not unwind into the worker (or canceller) that
-                    // completed the task.
-                    let _ = catch_unwind(AssertUnwindSafe(|| waker.wake()));
-                }
+                // One store, not two read-modify-writes: the phase is final
+                // (no transition can succeed any more) and the flag bits
+                // only change under the slot's lock, which we hold, so
+                // nothing can change the state between the load and store.
+                let state = self.state.load(Ordering::Relaxed);
+                self.state
+                    .store((state & !LENT) | PUBLISHED, Ordering::Release);
+                self.wake_watchers(slot);
                 return;
             }
-            let callbacks = std::mem::take(&mut slot.callbacks);
+            let callbacks = std::mem::take(&mut slot.watchers().callbacks);
             drop(slot);
             for callback in callbacks {
                 run_callback(callback, &result);
+            }
+        }
+    }
+
+    /// Takes the watchers out of the (just published) slot, unlocks it, and
+    /// wakes them. Only with no callbacks queued, so none is lost.
+    fn wake_watchers(&self, mut slot: MutexGuard<'_, Slot<T>>) {
+        let watchers = slot.watchers.take();
+        drop(slot);
+        if let Some(watchers) = watchers {
+            for waiter in watchers.waiters {
+                waiter.wake();
+            }
+            if let Some(waker) = watchers.future_waker {
+                // A foreign executor's waker is user code: its panic must
+                // not unwind into the worker (or canceller) that completed
+                // the task.
+                let _ = catch_unwind(AssertUnwindSafe(|| waker.wake()));
             }
         }
     }
@@ -190,7 +248,7 @@ impl<T> Completion<T> {
         if state & PUBLISHED == 0 || state & LENT != 0 {
             // Whoever holds the result runs queued callbacks before it
             // publishes (or returns) the result.
-            slot.callbacks.push(callback);
+            slot.watchers().callbacks.push(callback);
             return;
         }
         match slot.result.take() {
@@ -224,26 +282,28 @@ impl<T> Completion<T> {
         if self.met(need_value) {
             return false;
         }
+        let waiters = &mut slot.watchers().waiters;
         if let Waiter::Thread(t) = &waiter {
             let id = t.id();
-            let known = slot
-                .waiters
+            let known = waiters
                 .iter()
                 .any(|w| matches!(w, Waiter::Thread(o) if o.id() == id));
             if known {
                 return true;
             }
         }
-        slot.waiters.push(waiter);
+        waiters.push(waiter);
         true
     }
 
     /// Forgets a waiting thread that gave up (timed out).
     pub(crate) fn deregister_thread(&self, thread: &Thread) {
         let id = thread.id();
-        lock(&self.slot)
-            .waiters
-            .retain(|w| !matches!(w, Waiter::Thread(o) if o.id() == id));
+        if let Some(watchers) = lock(&self.slot).watchers.as_mut() {
+            watchers
+                .waiters
+                .retain(|w| !matches!(w, Waiter::Thread(o) if o.id() == id));
+        }
     }
 
     /// Forgets `signal`'s registration with `token`. Matched by both: two
@@ -251,10 +311,12 @@ impl<T> Completion<T> {
     /// tokens, and one giving up must not unregister the other.
     pub(crate) fn deregister_signal(&self, signal: &Arc<dyn Signal>, token: usize) {
         let target = Arc::as_ptr(signal) as *const ();
-        lock(&self.slot).waiters.retain(|w| {
-            !matches!(w, Waiter::Signal(s, t)
-                if *t == token && Arc::as_ptr(s) as *const () == target)
-        });
+        if let Some(watchers) = lock(&self.slot).watchers.as_mut() {
+            watchers.waiters.retain(|w| {
+                !matches!(w, Waiter::Signal(s, t)
+                    if *t == token && Arc::as_ptr(s) as *const () == target)
+            });
+        }
     }
 
     pub(crate) fn met(&self, need_value: bool) -> bool {
@@ -270,11 +332,23 @@ impl<T> Completion<T> {
         if self.is_available() {
             return Poll::Ready(slot.result.take().unwrap_or(Err(TaskError::ResultTaken)));
         }
-        match &slot.future_waker {
+        let watchers = slot.watchers();
+        match &watchers.future_waker {
             Some(old) if old.will_wake(waker) => {}
-            _ => slot.future_waker = Some(waker.clone()),
+            _ => watchers.future_waker = Some(waker.clone()),
         }
         Poll::Pending
+    }
+}
+
+/// The phase a task ends in with this outcome. A task that stopped because
+/// it was cancelled (a cooperative task that saw its token, an async task
+/// dropped at a pending point) ends CANCELLED, not FAILED.
+fn outcome_phase<T>(result: &Result<T, TaskError>) -> u8 {
+    match result {
+        Ok(_) => OK,
+        Err(TaskError::Cancelled) => CANCELLED,
+        Err(_) => FAILED,
     }
 }
 
@@ -299,6 +373,13 @@ pub(crate) trait TaskRef<T>: Send + Sync {
     /// Runs the task right here if this thread is a worker of its pool and
     /// the task has not started. Returns true if it ran it.
     fn run_here(&self) -> bool;
+    /// [`run_here`](TaskRef::run_here) for [`AsyncResult::get`], which
+    /// owns the only handle: the outcome of a run here comes straight back
+    /// (see [`Completion::finish_and_take`]). `None` if the task was not
+    /// run here, or its outcome went to the slot after all.
+    fn run_here_and_take(&self) -> Option<Result<T, TaskError>> {
+        None
+    }
 }
 
 /// A condition a thread can block on: the building block of every wait.
@@ -400,6 +481,9 @@ impl<T: Send + 'static> AsyncResult<T> {
     /// assert!(matches!(boom.get(), Err(TaskError::Panicked(_))));
     /// ```
     pub fn get(self) -> Result<T, TaskError> {
+        if let Some(result) = self.task.run_here_and_take() {
+            return result;
+        }
         loop {
             self.block(true, None);
             if let Some(result) = self.completion().try_take() {

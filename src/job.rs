@@ -98,6 +98,11 @@ where
         }
     }
 
+    /// The task's address, as its queue entries point to it.
+    fn address(&self) -> *const () {
+        self as *const Self as *const ()
+    }
+
     /// Ended CANCELLED without its closure having started.
     fn cancelled_unstarted(&self) -> bool {
         // The phase load (Acquire) orders the `ran` load after the finish
@@ -108,6 +113,16 @@ where
     /// Runs the closure if this thread wins the task; `None` if it had
     /// already started or ended.
     fn execute(&self) -> Option<Outcome> {
+        let result = self.claim_and_run()?;
+        let outcome = outcome_of(&result);
+        self.completion.finish(result);
+        Some(outcome)
+    }
+
+    /// Claims the task (PENDING -> RUNNING) and runs its closure; returns
+    /// the outcome, with which the caller (now its owner) must finish the
+    /// task. `None` if it had already started or ended.
+    fn claim_and_run(&self) -> Option<Result<T, TaskError>> {
         if !self.completion.transition(PENDING, RUNNING) {
             return None;
         }
@@ -123,13 +138,11 @@ where
         // already RUNNING; any other is cancelled without running.
         if crate::worker::pool_terminated_here(self.pool) {
             let _ = catch_unwind(AssertUnwindSafe(move || drop(func)));
-            self.completion.finish(Err(TaskError::Cancelled));
-            return Some(Outcome::Cancelled);
+            return Some(Err(TaskError::Cancelled));
         }
         let Some(func) = func else {
             // Unreachable: only the PENDING -> RUNNING winner takes it.
-            self.completion.finish(Err(TaskError::Cancelled));
-            return Some(Outcome::Cancelled);
+            return Some(Err(TaskError::Cancelled));
         };
         let mut result = catch_unwind(AssertUnwindSafe(func)).map_err(TaskError::Panicked);
         if result.is_ok() && self.token.as_ref().is_some_and(CancelToken::is_cancelled) {
@@ -137,13 +150,16 @@ where
             // handle says cancelled, and the value is dropped here.
             result = Err(TaskError::Cancelled);
         }
-        let outcome = match &result {
-            Ok(_) => Outcome::Completed,
-            Err(TaskError::Cancelled) => Outcome::Cancelled,
-            Err(_) => Outcome::Panicked,
-        };
-        self.completion.finish(result);
-        Some(outcome)
+        Some(result)
+    }
+}
+
+/// What the statistics count for a task that ran to this outcome.
+fn outcome_of<T>(result: &Result<T, TaskError>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Completed,
+        Err(TaskError::Cancelled) => Outcome::Cancelled,
+        Err(_) => Outcome::Panicked,
     }
 }
 
@@ -205,6 +221,124 @@ where
         if self.completion.phase() != PENDING {
             return false;
         }
-        crate::worker::run_inline(self.pool, || self.execute())
+        crate::worker::run_inline(self.pool, self.address(), || self.execute())
+    }
+
+    fn run_here_and_take(&self) -> Option<Result<T, TaskError>> {
+        if self.completion.phase() != PENDING {
+            return None;
+        }
+        let mut taken = None;
+        crate::worker::run_inline(self.pool, self.address(), || {
+            let result = self.claim_and_run()?;
+            let outcome = outcome_of(&result);
+            taken = self.completion.finish_and_take(result);
+            Some(outcome)
+        });
+        taken
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::ThreadPool;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    /// A worker waiting on a task it queued runs that task, whether it is on
+    /// top of its deque (taken back) or under a later one (run in place),
+    /// and never runs the later, unrelated task first: that one could be
+    /// waiting for something only the caller does after its `get` returns.
+    #[test]
+    fn waiting_worker_runs_the_awaited_task_and_not_the_one_above_it() {
+        let pool = Arc::new(ThreadPool::new(1).unwrap());
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (p, l) = (pool.clone(), log.clone());
+        let outer = pool.submit(move || {
+            let push = |name: &'static str| {
+                let l = l.clone();
+                move || l.lock().unwrap().push(name)
+            };
+            let under = p.submit(push("under"));
+            let top = p.submit(push("top"));
+            under.get_timeout(Duration::from_secs(10)).unwrap();
+            l.lock().unwrap().push("under collected");
+            top.get_timeout(Duration::from_secs(10)).unwrap();
+            let last = p.submit(push("last"));
+            last.get_timeout(Duration::from_secs(10)).unwrap();
+            // Entries left behind are finished tasks: running them again
+            // must be a no-op, which the log below would show.
+        });
+        outer.get_timeout(Duration::from_secs(10)).unwrap();
+        pool.submit(|| ())
+            .get_timeout(Duration::from_secs(10))
+            .unwrap();
+        assert_eq!(
+            *log.lock().unwrap(),
+            ["under", "under collected", "top", "last"]
+        );
+    }
+
+    /// `get` on a worker that runs the task itself takes the value straight
+    /// from the run (`Completion::finish_and_take`); a done-callback added
+    /// before must still see the value, and the handle must end published.
+    #[test]
+    fn get_running_its_own_task_still_runs_callbacks_with_the_value() {
+        let pool = Arc::new(ThreadPool::new(1).unwrap());
+        let p = pool.clone();
+        let outer = pool.submit(move || {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let with_callback = p.submit(|| 7);
+            with_callback.add_done_callback(move |r| tx.send(r.as_ref().ok().copied()).unwrap());
+            let plain = p.submit(|| 8);
+            // The one on top first (taken back), then the one under it.
+            let b = plain.get().unwrap();
+            let a = with_callback.get().unwrap();
+            (a, b, rx.recv_timeout(Duration::from_secs(10)).unwrap())
+        });
+        assert_eq!(
+            outer.get_timeout(Duration::from_secs(10)),
+            Ok((7, 8, Some(7)))
+        );
+    }
+
+    /// The closure is owned by whoever wins the move out of PENDING: racing
+    /// cancels against workers starting the same tasks, every closure must
+    /// be either run or cancelled, never both, and dropped exactly once.
+    #[test]
+    fn closure_is_run_or_dropped_exactly_once_when_cancel_races_the_start() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        struct Counted(Arc<AtomicUsize>);
+        impl Drop for Counted {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let pool = ThreadPool::new(2).unwrap();
+        for _ in 0..100 {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let runs = Arc::new(AtomicUsize::new(0));
+            let handles: Vec<_> = (0..64)
+                .map(|_| {
+                    let guard = Counted(drops.clone());
+                    let runs = runs.clone();
+                    pool.submit(move || {
+                        let _guard = guard;
+                        runs.fetch_add(1, Ordering::SeqCst);
+                    })
+                })
+                .collect();
+            let cancelled = handles.iter().rev().filter(|h| h.cancel()).count();
+            for h in &handles {
+                assert!(h.wait_timeout(Duration::from_secs(10)));
+            }
+            let ran = handles
+                .into_iter()
+                .filter(|h| h.successful() == Some(true))
+                .count();
+            assert_eq!(ran + cancelled, 64);
+            assert_eq!(runs.load(Ordering::SeqCst), ran);
+            assert_eq!(drops.load(Ordering::SeqCst), 64);
+        }
     }
 }

@@ -214,12 +214,12 @@ impl Registry {
     /// After a push: the close check and the wake-up (see the module docs).
     #[inline]
     fn announce(&self) -> bool {
-        // Pairs with the fence a worker runs between seeing `closed` and
-        // deciding the queues are empty (see the module docs).
-        fence(Ordering::SeqCst);
-        let closed = self.closed.load(Ordering::Relaxed);
+        // wake_one starts with a SeqCst fence, which also serves as the
+        // fence between the push and the load of `closed` that pairs with
+        // the one a worker runs between seeing `closed` and deciding the
+        // queues are empty (see the module docs): one fence, not two.
         self.sleep.wake_one();
-        closed
+        self.closed.load(Ordering::Relaxed)
     }
 
     pub(crate) fn is_closed(&self) -> bool {

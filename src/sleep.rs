@@ -109,6 +109,8 @@ impl Sleep {
 
     /// Wakes one sleeping worker, if any. Call it after making work visible
     /// (pushing a job); it supplies the fence that pairs with the sleeper's.
+    /// The fence comes first, before anything else: `Registry::push` relies
+    /// on it to order its push before its check of `closed`.
     /// Returns whether a worker was woken.
     pub(crate) fn wake_one(&self) -> bool {
         fence(Ordering::SeqCst);

@@ -173,6 +173,22 @@ impl WorkerCtx {
         &self.registry.counters[self.index]
     }
 
+    /// Drops the entry on top of this worker's deque if it is the job at
+    /// `target`, which has just run inline; releases its place in a
+    /// bounded queue, as running it from the deque would have. Anything
+    /// else on top is put back where it was (LIFO: push is the top).
+    fn take_back(&self, target: *const ()) {
+        match self.local.pop() {
+            Some(job) if Arc::as_ptr(&job) as *const () == target => {
+                if let Some(bound) = &self.registry.bound {
+                    bound.release(1);
+                }
+            }
+            Some(job) => self.local.push(job),
+            None => {}
+        }
+    }
+
     fn execute(&self, job: JobRef) {
         let registry = &*self.registry;
         if let Some(bound) = &registry.bound {
@@ -368,7 +384,16 @@ pub(crate) fn push_local(registry: &Registry, job: JobRef) -> Result<(), JobRef>
 /// the current thread is a worker of the pool with this id and that pool
 /// still runs tasks (not terminated); counts it in this worker's stats.
 /// Returns whether the task ran here.
-pub(crate) fn run_inline(pool: usize, execute: impl FnOnce() -> Option<Outcome>) -> bool {
+///
+/// `target` is the task's address: if it ran and its queue entry is on
+/// top of this worker's deque (a worker waits for the task it pushed last
+/// far more often than for any other), the entry is taken off, so running
+/// it leaves no stale entry behind for a later pop to find finished.
+pub(crate) fn run_inline(
+    pool: usize,
+    target: *const (),
+    execute: impl FnOnce() -> Option<Outcome>,
+) -> bool {
     let ctx = CURRENT.with(|c| match &*c.borrow() {
         Some(ctx) if ctx.registry.id() == pool && !ctx.registry.is_terminated() => {
             Some(ctx.clone())
@@ -381,6 +406,9 @@ pub(crate) fn run_inline(pool: usize, execute: impl FnOnce() -> Option<Outcome>)
     let counters = ctx.counters();
     counters.start();
     let outcome = execute();
+    if outcome.is_some() {
+        ctx.take_back(target);
+    }
     counters.count(outcome.unwrap_or(Outcome::Skipped));
     outcome.is_some()
 }
