@@ -2,6 +2,8 @@
 //! never return, handles dropped early, deep nesting. Each test bounds its
 //! waits, so a regression fails instead of hanging.
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -287,17 +289,6 @@ fn a_stack_below_the_minimum_is_a_config_error() {
     assert_eq!(pool.submit(|| 3).get_timeout(LONG), Ok(3));
 }
 
-fn chain(pool: Arc<ThreadPool>, depth: usize) -> usize {
-    if depth == 0 {
-        return 0;
-    }
-    let p = pool.clone();
-    pool.submit(move || chain(p, depth - 1))
-        .get_timeout(LONG)
-        .expect("nested level")
-        + 1
-}
-
 #[test]
 fn deep_nesting_on_a_small_stack_continues_on_overflow_threads() {
     // 64 KiB stacks hold only a few dozen nested levels in a debug build:
@@ -312,14 +303,16 @@ fn deep_nesting_on_a_small_stack_continues_on_overflow_threads() {
                 .unwrap(),
         );
         let p = pool.clone();
-        let depth = pool.submit(move || chain(p, 2_000)).get_timeout(LONG);
+        let depth = pool
+            .submit(move || common::chain(p, 2_000))
+            .get_timeout(LONG);
         assert_eq!(depth, Ok(2_000));
         // Tasks on overflow threads still see the worker's name.
         let p = pool.clone();
         let name = pool
             .submit(move || {
                 let inner = p.clone();
-                chain(p, 500);
+                common::chain(p, 500);
                 inner
                     .submit(|| std::thread::current().name().map(String::from))
                     .get_timeout(LONG)

@@ -3,6 +3,8 @@
 //! stress`); a debug `cargo test` runs a tenth of each workload. Every wait
 //! is bounded so a lost wake-up fails the test instead of hanging it.
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Barrier, Once};
 use std::thread;
@@ -202,17 +204,6 @@ fn panicking_tasks_and_panicking_callbacks() {
     println!("stress: {n} panicking tasks + {n} panicking callbacks survived");
 }
 
-fn chain(pool: Arc<ThreadPool>, depth: usize) -> usize {
-    if depth == 0 {
-        return 0;
-    }
-    let p = pool.clone();
-    pool.submit(move || chain(p, depth - 1))
-        .get_timeout(LONG)
-        .expect("nested level")
-        + 1
-}
-
 #[test]
 fn nested_submit_get_chains_ten_thousand_deep() {
     // Not scaled: depth is what this test is about, and it is cheap.
@@ -220,13 +211,15 @@ fn nested_submit_get_chains_ten_thousand_deep() {
     for threads in [1, 2] {
         let pool = Arc::new(ThreadPool::new(threads).unwrap());
         let p = pool.clone();
-        let got = pool.submit(move || chain(p, depth)).get_timeout(LONG);
+        let got = pool
+            .submit(move || common::chain(p, depth))
+            .get_timeout(LONG);
         assert_eq!(got, Ok(depth));
         // Several chains at once, from outside and from inside.
         let chains: Vec<_> = (0..4)
             .map(|_| {
                 let p = pool.clone();
-                pool.submit(move || chain(p, depth / 4))
+                pool.submit(move || common::chain(p, depth / 4))
             })
             .collect();
         for c in chains {

@@ -6,6 +6,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use futurepool::ThreadPool;
+
 /// Long enough for anything that should happen, short enough to fail fast.
 pub const LONG: Duration = Duration::from_secs(20);
 
@@ -114,4 +116,16 @@ pub fn no_threads_named(prefix: &str) -> bool {
         std::thread::sleep(Duration::from_millis(1));
     }
     true
+}
+
+/// A chain of nested `submit(..).get()` calls `depth` deep; returns `depth`.
+pub fn chain(pool: Arc<ThreadPool>, depth: usize) -> usize {
+    if depth == 0 {
+        return 0;
+    }
+    let p = pool.clone();
+    pool.submit(move || chain(p, depth - 1))
+        .get_timeout(LONG)
+        .expect("nested level")
+        + 1
 }
