@@ -445,7 +445,7 @@ pub(crate) fn push_local(registry: &Registry, job: JobRef) -> Result<(), JobRef>
 /// far more often than for any other), the entry is taken off, so running
 /// it leaves no stale entry behind for a later pop to find finished.
 pub(crate) fn run_inline(
-    pool: usize,
+    pool: u32,
     target: *const (),
     execute: impl FnOnce() -> Option<Outcome>,
 ) -> bool {
@@ -499,7 +499,7 @@ pub(crate) fn index_in(registry: &Registry) -> Option<usize> {
 /// the SeqCst store in [`Registry::terminate`] order the two: either the
 /// claim comes first (and terminate() finds the task running), or this
 /// sees the pool terminated.
-pub(crate) fn pool_terminated_here(pool: usize) -> bool {
+pub(crate) fn pool_terminated_here(pool: u32) -> bool {
     CURRENT.with(|c| match &*c.borrow() {
         Some(ctx) => ctx.registry.id() == pool && ctx.registry.is_terminated_seqcst(),
         None => false,
