@@ -67,34 +67,94 @@ pub(crate) fn abort_pending<T, F>(
     true
 }
 
-pub(crate) struct Task<T, F> {
-    completion: Completion<T>,
-    /// Taken exactly once, by the thread that moves the task out of PENDING.
-    func: Mutex<Option<F>>,
-    /// The registry (pool) the task was queued on, as an address: a worker
-    /// may run a task it waits for only if the task is its own pool's.
-    pool: usize,
-    /// Set for `submit_cancellable` tasks; see the module docs.
-    token: Option<CancelToken>,
-    /// A token task's closure was started. Tells the statistics whether a
+/// What a task carries besides its closure and outcome: nothing for a
+/// plain `submit` ([`Plain`], zero bytes, so every queued task is as small
+/// as it can be), a [`CancelToken`] and a started flag for a
+/// `submit_cancellable` task ([`Tokened`]).
+pub(crate) trait Extra: Send + Sync + 'static {
+    /// The task's token, if it has one.
+    fn token(&self) -> Option<&CancelToken>;
+    /// Notes that the closure started (token tasks only).
+    fn mark_ran(&self);
+    /// Whether the closure started: tells the statistics whether a
     /// CANCELLED task was cancelled before it ran (its queue entry counts
     /// it) or cooperatively by a worker that ran it inline (counted then).
-    /// Plain tasks only reach CANCELLED unstarted, so only token tasks set it.
+    fn ran(&self) -> bool;
+}
+
+/// A plain task: it only reaches CANCELLED unstarted.
+pub(crate) struct Plain;
+
+impl Extra for Plain {
+    fn token(&self) -> Option<&CancelToken> {
+        None
+    }
+    fn mark_ran(&self) {}
+    fn ran(&self) -> bool {
+        false
+    }
+}
+
+/// A `submit_cancellable` task's token; see the module docs.
+pub(crate) struct Tokened {
+    token: CancelToken,
     ran: AtomicBool,
 }
 
-impl<T, F> Task<T, F>
+impl Tokened {
+    pub(crate) fn new(token: CancelToken) -> Self {
+        Tokened {
+            token,
+            ran: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Extra for Tokened {
+    fn token(&self) -> Option<&CancelToken> {
+        Some(&self.token)
+    }
+    fn mark_ran(&self) {
+        // Before finish(): whoever sees the final phase sees this too.
+        self.ran.store(true, Ordering::Relaxed);
+    }
+    fn ran(&self) -> bool {
+        self.ran.load(Ordering::Relaxed)
+    }
+}
+
+pub(crate) struct Task<T, F, X = Plain> {
+    completion: Completion<T>,
+    /// Taken exactly once, by the thread that moves the task out of PENDING.
+    func: Mutex<Option<F>>,
+    /// The token of a `submit_cancellable` task (nothing for a plain one).
+    extra: X,
+}
+
+impl<T, F> Task<T, F, Plain>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    pub(crate) fn with_token(func: F, pool: usize, token: Option<CancelToken>) -> Self {
+    pub(crate) fn new(func: F, pool: u32) -> Self {
+        Task::with_extra(func, pool, Plain)
+    }
+}
+
+impl<T, F, X> Task<T, F, X>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+    X: Extra,
+{
+    /// `pool` is the registry's [`id`](crate::registry::Registry::id),
+    /// kept in the completion: a worker may run a task it waits for only if
+    /// the task is its own pool's.
+    pub(crate) fn with_extra(func: F, pool: u32, extra: X) -> Self {
         Task {
-            completion: Completion::new(),
+            completion: Completion::new_in(pool),
             func: Mutex::new(Some(func)),
-            pool,
-            token,
-            ran: AtomicBool::new(false),
+            extra,
         }
     }
 
@@ -107,7 +167,7 @@ where
     fn cancelled_unstarted(&self) -> bool {
         // The phase load (Acquire) orders the `ran` load after the finish
         // that published CANCELLED.
-        self.completion.phase() == CANCELLED && !self.ran.load(Ordering::Relaxed)
+        self.completion.phase() == CANCELLED && !self.extra.ran()
     }
 
     /// Runs the closure if this thread wins the task; `None` if it had
@@ -126,17 +186,14 @@ where
         if !self.completion.transition(PENDING, RUNNING) {
             return None;
         }
-        if self.token.is_some() {
-            // Before finish(): whoever sees the final phase sees this too.
-            self.ran.store(true, Ordering::Relaxed);
-        }
+        self.extra.mark_ran();
         let func = lock(&self.func).take();
         // A worker may have taken this task off a queue just before the
         // pool was terminated (so terminate() did not find it to cancel).
         // Checked after the claim, ordered against terminate()'s store:
         // once terminate() returns, every task that will ever run is
         // already RUNNING; any other is cancelled without running.
-        if crate::worker::pool_terminated_here(self.pool) {
+        if crate::worker::pool_terminated_here(self.completion.pool()) {
             let _ = catch_unwind(AssertUnwindSafe(move || drop(func)));
             return Some(Err(TaskError::Cancelled));
         }
@@ -145,7 +202,7 @@ where
             return Some(Err(TaskError::Cancelled));
         };
         let mut result = catch_unwind(AssertUnwindSafe(func)).map_err(TaskError::Panicked);
-        if result.is_ok() && self.token.as_ref().is_some_and(CancelToken::is_cancelled) {
+        if result.is_ok() && self.extra.token().is_some_and(CancelToken::is_cancelled) {
             // Cancellation was requested before the closure returned: the
             // handle says cancelled, and the value is dropped here.
             result = Err(TaskError::Cancelled);
@@ -163,10 +220,11 @@ fn outcome_of<T>(result: &Result<T, TaskError>) -> Outcome {
     }
 }
 
-impl<T, F> Job for Task<T, F>
+impl<T, F, X> Job for Task<T, F, X>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
+    X: Extra,
 {
     fn run(self: Arc<Self>) {
         self.execute();
@@ -189,10 +247,11 @@ where
     }
 }
 
-impl<T, F> TaskRef<T> for Task<T, F>
+impl<T, F, X> TaskRef<T> for Task<T, F, X>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
+    X: Extra,
 {
     fn completion(&self) -> &Completion<T> {
         &self.completion
@@ -209,7 +268,7 @@ where
     /// by the time it looks).
     fn cancel(&self) -> bool {
         let aborted = Job::abort(self, TaskError::Cancelled);
-        if let Some(token) = &self.token {
+        if let Some(token) = self.extra.token() {
             if aborted || self.completion.phase() == RUNNING {
                 token.cancel();
             }
@@ -221,7 +280,7 @@ where
         if self.completion.phase() != PENDING {
             return false;
         }
-        crate::worker::run_inline(self.pool, self.address(), || self.execute())
+        crate::worker::run_inline(self.completion.pool(), self.address(), || self.execute())
     }
 
     fn run_here_and_take(&self) -> Option<Result<T, TaskError>> {
@@ -229,7 +288,7 @@ where
             return None;
         }
         let mut taken = None;
-        crate::worker::run_inline(self.pool, self.address(), || {
+        crate::worker::run_inline(self.completion.pool(), self.address(), || {
             let result = self.claim_and_run()?;
             let outcome = outcome_of(&result);
             taken = self.completion.finish_and_take(result);
@@ -340,5 +399,30 @@ mod tests {
             assert_eq!(runs.load(Ordering::SeqCst), ran);
             assert_eq!(drops.load(Ordering::SeqCst), 64);
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod size_tests {
+    use super::*;
+
+    fn size_of_task<F: FnOnce() -> u64 + Send + 'static, X: Extra>(_: &F) -> usize {
+        std::mem::size_of::<Task<u64, F, X>>()
+    }
+
+    /// Memory per queued task (W6 in benches/suite.rs): a plain task does
+    /// not pay for the token field a cancellable one needs.
+    #[test]
+    fn a_plain_task_carries_no_token_field() {
+        let i = 7u64;
+        let f = move || i;
+        let plain = size_of_task::<_, Plain>(&f);
+        let tokened = size_of_task::<_, Tokened>(&f);
+        eprintln!("Task<u64, 8-byte closure>: plain {plain} B, with token {tokened} B");
+        assert!(plain < tokened, "plain {plain} B, tokened {tokened} B");
+        // With its 16-byte Arc header, 88 bytes: one 96-byte malloc chunk.
+        // Grown by a field, it takes the next size class (W6 +16 B).
+        #[cfg(all(target_pointer_width = "64", target_os = "linux"))]
+        assert!(plain <= 72, "plain task grew to {plain} B");
     }
 }

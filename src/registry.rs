@@ -26,7 +26,7 @@ use crate::cancel::CancelToken;
 use crate::error::TaskError;
 use crate::handle::AsyncResult;
 use crate::idle::IdleWaiters;
-use crate::job::{JobRef, Task};
+use crate::job::{JobRef, Task, Tokened};
 use crate::priority::PriorityQueue;
 use crate::sleep::Sleep;
 use crate::stats::WorkerCounters;
@@ -61,6 +61,19 @@ pub(crate) struct Registry {
     timer: OnceCell<Timer>,
     /// The workers' name prefix (the timer thread is "{prefix}-timer").
     thread_name: String,
+    /// See [`id`](Registry::id).
+    id: u32,
+}
+
+/// The next pool's [`id`](Registry::id).
+fn next_id() -> u32 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    loop {
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        if id != 0 {
+            return id;
+        }
+    }
 }
 
 impl Registry {
@@ -86,6 +99,7 @@ impl Registry {
             idle: IdleWaiters::default(),
             timer: OnceCell::new(),
             thread_name,
+            id: next_id(),
         }
     }
 
@@ -93,9 +107,14 @@ impl Registry {
         self.stealers.len()
     }
 
-    /// This pool's identity, as tasks record it.
-    pub(crate) fn id(&self) -> usize {
-        self as *const Registry as usize
+    /// This pool's identity, as tasks record it: a number, not the
+    /// registry's address, so a task stores it in 4 bytes of padding (see
+    /// `Completion::new_in`). Unique among the first 2^32 - 1 pools of the
+    /// process; after that the count wraps (skipping 0), and two live pools
+    /// sharing one only lets a worker of one run a task of the other that
+    /// it waits for in place (its value is still right).
+    pub(crate) fn id(&self) -> u32 {
+        self.id
     }
 
     pub(crate) fn submit<F, T>(&self, func: F) -> AsyncResult<T>
@@ -140,8 +159,18 @@ impl Registry {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let task = Arc::new(Task::with_token(func, self.id(), token));
-        let handle = AsyncResult::from_task(task.clone());
+        // A plain task carries no token field at all (memory per queued
+        // task): the two kinds are two task types.
+        let (handle, task): (AsyncResult<T>, JobRef) = match token {
+            None => {
+                let task = Arc::new(Task::new(func, self.id()));
+                (AsyncResult::from_task(task.clone()), task)
+            }
+            Some(token) => {
+                let task = Arc::new(Task::with_extra(func, self.id(), Tokened::new(token)));
+                (AsyncResult::from_task(task.clone()), task)
+            }
+        };
         let closed = match priority {
             None => self.push_reserved(task),
             Some(priority) => self.push_priority_reserved(priority, task),

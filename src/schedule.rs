@@ -344,7 +344,7 @@ impl ThreadPool {
         if registry.is_closed() {
             return AsyncResult::failed(TaskError::PoolClosed);
         }
-        let task = Arc::new(Task::with_token(f, registry.id(), None));
+        let task = Arc::new(Task::new(f, registry.id()));
         let delayed = Arc::new(Delayed {
             task: task.clone(),
             timer_id: Mutex::new(None),

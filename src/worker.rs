@@ -44,6 +44,61 @@ use crate::sync::{current_thread, park_until, Thread};
 const INJECTOR_INTERVAL: u32 = 61;
 /// Rounds of looking for work, backing off, before parking.
 const SPIN_ROUNDS: u32 = 10;
+/// The most a thread outside the pool polls a handle it waits for before
+/// it parks, and the least it keeps trying with; see [`spin_wait`].
+const WAITER_SPIN_MAX_NS: u32 = 20_000;
+const WAITER_SPIN_MIN_NS: u32 = 500;
+
+std::thread_local! {
+    /// This thread's current polling budget, in ns: adapted to how waits
+    /// have gone here lately (see [`spin_wait`]).
+    static WAITER_SPIN_NS: std::cell::Cell<u32> = const { std::cell::Cell::new(WAITER_SPIN_MAX_NS) };
+}
+
+/// Polls `cond` for a short, adaptive while before a thread outside the
+/// pool parks on it (never past `deadline`); true if it holds.
+///
+/// Parking costs the waiter a futex sleep and the publishing worker a
+/// futex wake, each with a trip through the scheduler: W2 in
+/// benches/suite.rs (submit->get of a short task on an idle pool) spent
+/// two context switches per round trip on that. Polling pays only when
+/// the worker can run meanwhile: on an oversubscribed machine the poller
+/// takes the CPU the worker needs. So, as adaptive mutexes do, the budget
+/// follows the outcome: a wait that ended while polling doubles it (up to
+/// `WAITER_SPIN_MAX_NS`), one that had to park halves it (down to
+/// `WAITER_SPIN_MIN_NS`, so a quiet spell can grow it again). Pure
+/// spinning, no `yield_now`: a yield on a busy machine can cost a whole
+/// scheduler time slice (milliseconds).
+fn spin_wait(cond: &dyn Waitable, deadline: Option<Instant>) -> bool {
+    // A wait in a thread-local destructor finds no budget: it parks.
+    let Ok(budget) = WAITER_SPIN_NS.try_with(std::cell::Cell::get) else {
+        return cond.is_done();
+    };
+    let start = Instant::now();
+    let mut end = start + std::time::Duration::from_nanos(u64::from(budget));
+    if let Some(deadline) = deadline {
+        end = end.min(deadline);
+    }
+    let done = loop {
+        if cond.is_done() {
+            break true;
+        }
+        for _ in 0..32 {
+            std::hint::spin_loop();
+        }
+        if Instant::now() >= end {
+            break cond.is_done();
+        }
+    };
+    let next = if done {
+        budget.saturating_mul(2).min(WAITER_SPIN_MAX_NS)
+    } else {
+        (budget / 2).max(WAITER_SPIN_MIN_NS)
+    };
+    let _ = WAITER_SPIN_NS.try_with(|b| b.set(next));
+    done
+}
+
 /// The part of a worker's stack nesting leaves free for the code that runs
 /// at the deepest level (the task, the wait, starting an overflow thread):
 /// a quarter of the stack, and at least this much.
@@ -390,7 +445,7 @@ pub(crate) fn push_local(registry: &Registry, job: JobRef) -> Result<(), JobRef>
 /// far more often than for any other), the entry is taken off, so running
 /// it leaves no stale entry behind for a later pop to find finished.
 pub(crate) fn run_inline(
-    pool: usize,
+    pool: u32,
     target: *const (),
     execute: impl FnOnce() -> Option<Outcome>,
 ) -> bool {
@@ -444,7 +499,7 @@ pub(crate) fn index_in(registry: &Registry) -> Option<usize> {
 /// the SeqCst store in [`Registry::terminate`] order the two: either the
 /// claim comes first (and terminate() finds the task running), or this
 /// sees the pool terminated.
-pub(crate) fn pool_terminated_here(pool: usize) -> bool {
+pub(crate) fn pool_terminated_here(pool: u32) -> bool {
     CURRENT.with(|c| match &*c.borrow() {
         Some(ctx) => ctx.registry.id() == pool && ctx.registry.is_terminated_seqcst(),
         None => false,
@@ -526,6 +581,9 @@ impl WorkerCtx {
 }
 
 fn park_wait(cond: &dyn Waitable, deadline: Option<Instant>) -> bool {
+    if spin_wait(cond, deadline) {
+        return true;
+    }
     let me = current_thread();
     loop {
         if cond.is_done() {
