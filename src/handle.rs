@@ -404,6 +404,12 @@ pub(crate) trait TaskRef<T>: Send + Sync {
 /// A condition a thread can block on: the building block of every wait.
 pub(crate) trait Waitable {
     fn is_done(&self) -> bool;
+    /// Whether `is_done` is cheap enough (lock-free) to poll in a short
+    /// spin before parking: a condition behind a lock is not, as polling
+    /// it would contend with the threads that make it true.
+    fn cheap_to_poll(&self) -> bool {
+        true
+    }
     /// Asks to be unparked when the condition may have become true; false
     /// if it is already true.
     fn register(&self, thread: &Thread) -> bool;

@@ -96,6 +96,9 @@ impl Waitable for Notifier {
     fn is_done(&self) -> bool {
         !lock(&self.inner).ready.is_empty()
     }
+    fn cheap_to_poll(&self) -> bool {
+        false
+    }
     fn register(&self, thread: &Thread) -> bool {
         let mut inner = lock(&self.inner);
         if !inner.ready.is_empty() {

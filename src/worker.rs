@@ -70,6 +70,9 @@ std::thread_local! {
 /// spinning, no `yield_now`: a yield on a busy machine can cost a whole
 /// scheduler time slice (milliseconds).
 fn spin_wait(cond: &dyn Waitable, deadline: Option<Instant>) -> bool {
+    if !cond.cheap_to_poll() {
+        return cond.is_done();
+    }
     // A wait in a thread-local destructor finds no budget: it parks.
     let Ok(budget) = WAITER_SPIN_NS.try_with(std::cell::Cell::get) else {
         return cond.is_done();
