@@ -14,13 +14,7 @@ use futurepool::{AsyncResult, TaskError, ThreadPool};
 /// anything submitted next stays queued.
 fn blocked_pool(gate: &Gate) -> (ThreadPool, AsyncResult<()>) {
     let pool = ThreadPool::new(1).unwrap();
-    let started = Signals::new();
-    let (g, tx) = (gate.clone(), started.sender());
-    let blocker = pool.submit(move || {
-        tx.send(()).unwrap();
-        g.wait();
-    });
-    started.recv();
+    let blocker = start_blocked(&pool, gate, ());
     (pool, blocker)
 }
 
@@ -160,13 +154,7 @@ fn wait_and_ready_and_successful_and_running() {
     quiet_panics();
     let pool = ThreadPool::new(1).unwrap();
     let gate = Gate::new();
-    let started = Signals::new();
-    let (g, tx) = (gate.clone(), started.sender());
-    let h = pool.submit(move || {
-        tx.send(()).unwrap();
-        g.wait();
-    });
-    started.recv();
+    let h = start_blocked(&pool, &gate, ());
     assert!(h.running());
     assert!(!h.ready());
     assert_eq!(h.successful(), None);
@@ -212,14 +200,7 @@ fn cancel_a_queued_task_it_never_runs_and_resolves_at_once() {
 fn cancel_a_running_or_finished_task_fails() {
     let pool = ThreadPool::new(1).unwrap();
     let gate = Gate::new();
-    let started = Signals::new();
-    let (g, tx) = (gate.clone(), started.sender());
-    let h = pool.submit(move || {
-        tx.send(()).unwrap();
-        g.wait();
-        5
-    });
-    started.recv();
+    let h = start_blocked(&pool, &gate, 5);
     assert!(!h.cancel(), "a running task cannot be cancelled");
     assert!(!h.cancelled());
     gate.open();

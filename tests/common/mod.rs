@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use futurepool::ThreadPool;
+use futurepool::{AsyncResult, ThreadPool};
 
 /// Long enough for anything that should happen, short enough to fail fast.
 pub const LONG: Duration = Duration::from_secs(20);
@@ -128,4 +128,22 @@ pub fn chain(pool: Arc<ThreadPool>, depth: usize) -> usize {
         .get_timeout(LONG)
         .expect("nested level")
         + 1
+}
+
+/// Submits a task that blocks on `gate` and then returns `value`, and
+/// returns its handle once the task is running (so the worker is busy).
+pub fn start_blocked<T: Send + 'static>(
+    pool: &ThreadPool,
+    gate: &Gate,
+    value: T,
+) -> AsyncResult<T> {
+    let started = Signals::new();
+    let (g, tx) = (gate.clone(), started.sender());
+    let handle = pool.submit(move || {
+        tx.send(()).unwrap();
+        g.wait();
+        value
+    });
+    started.recv();
+    handle
 }
