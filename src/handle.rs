@@ -42,7 +42,6 @@ const LENT: u8 = 0b1_0000;
 pub(crate) type Callback<T> = Box<dyn FnOnce(&Result<T, TaskError>) + Send + 'static>;
 
 /// Something woken when a result is published.
-#[allow(dead_code)] // Signal: for waits on many handles (as_completed, wait)
 pub(crate) enum Waiter {
     /// A blocked thread (get, wait, or a worker helping while it waits).
     Thread(Thread),

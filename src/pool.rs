@@ -79,7 +79,6 @@ impl ThreadPool {
         }
     }
 
-    #[allow(dead_code)] // for modules that queue their own job types
     pub(crate) fn registry(&self) -> &Arc<Registry> {
         &self.registry
     }

@@ -147,7 +147,6 @@ impl Sleep {
     }
 
     /// How many workers are parked right now.
-    #[allow(dead_code)] // tests and stats
     pub(crate) fn sleeping(&self) -> usize {
         self.sleepers.load(Ordering::Relaxed)
     }
