@@ -194,36 +194,42 @@ impl WorkerCtx {
                 continue;
             }
             let registry = &*self.registry;
-            if registry.is_closed() {
+            let closed = registry.is_closed();
+            if closed {
                 // Pairs with the fence in Registry::push (see registry.rs).
                 std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
-                if !registry.has_queued() {
-                    if !registry.async_tasks.any_live() {
-                        crate::idle::set_active(registry, self.index, false);
-                        return;
-                    }
-                    // A suspended async task may still be woken and queued:
-                    // wait for it (the last one to end wakes everyone).
-                    crate::idle::set_active(registry, self.index, false);
-                    registry.sleep.sleep(
-                        self.index,
-                        &self.thread,
-                        || registry.has_queued() || !registry.async_tasks.any_live(),
-                        None,
-                    );
-                    crate::idle::set_active(registry, self.index, true);
+                if registry.has_queued() {
+                    continue;
                 }
-                continue;
+                if !registry.async_tasks.any_live() {
+                    crate::idle::set_active(registry, self.index, false);
+                    return;
+                }
             }
-            crate::idle::set_active(registry, self.index, false);
-            registry.sleep.sleep(
-                self.index,
-                &self.thread,
-                || registry.is_closed() || registry.has_queued(),
-                None,
-            );
-            crate::idle::set_active(registry, self.index, true);
+            // Nothing to run. An open pool: park until there is work or it
+            // closes. A closed one: a suspended async task may still be
+            // woken and queued, so park until there is work or the last
+            // live one has ended (it wakes everyone).
+            self.park_idle(|| {
+                registry.has_queued()
+                    || if closed {
+                        !registry.async_tasks.any_live()
+                    } else {
+                        registry.is_closed()
+                    }
+            });
         }
+    }
+
+    /// Parks as an idle worker (its `wait_idle` mark down meanwhile) until
+    /// woken or `stay_awake` holds.
+    fn park_idle(&self, stay_awake: impl Fn() -> bool) {
+        let registry = &*self.registry;
+        crate::idle::set_active(registry, self.index, false);
+        registry
+            .sleep
+            .sleep(self.index, &self.thread, stay_awake, None);
+        crate::idle::set_active(registry, self.index, true);
     }
 
     #[inline]
