@@ -51,6 +51,9 @@
 //!   input order, fail fast), the lazy [`ThreadPool::imap`] /
 //!   [`ThreadPool::imap_unordered`], and [`ThreadPool::scope`] for tasks
 //!   that borrow from the caller's stack.
+//! * Fork-join: [`join`] runs two closures that may borrow, possibly in
+//!   parallel, without allocating on a worker; [`ThreadPool::install`]
+//!   runs a borrowing closure on a pool's worker.
 //! * Waiting on many handles: [`as_completed`] and [`wait`] with
 //!   [`ReturnWhen`].
 //! * [`TaskError`]: why a handle holds no value. [`BuildError`]: why a pool
@@ -111,6 +114,7 @@ mod timers;
 #[cfg(all(test, loom))]
 mod loom;
 
+pub use bulk::join::join;
 pub use bulk::map::{IMap, IMapUnordered};
 pub use bulk::scope::{Scope, ScopedHandle};
 pub use bulk::wait_many::{as_completed, wait, AsCompleted, ReturnWhen};

@@ -25,7 +25,7 @@ use crate::bulk::inplace::InPlace;
 use crate::bulk::wait_many::Notifier;
 use crate::core::completion::Completion;
 use crate::core::counters::Outcome;
-use crate::core::job::Job;
+use crate::core::job::{Job, JobRef};
 use crate::core::job::{Runner, TaskRef};
 use crate::core::registry::Registry;
 use crate::core::sync::{AtomicBool, AtomicUsize, Ordering};
@@ -149,6 +149,10 @@ where
         Outcome::Completed
     }
 
+    fn into_job_ref(self: Arc<Self>) -> JobRef {
+        JobRef::new(self)
+    }
+
     fn abort(&self, error: TaskError) -> bool {
         if !self.shared.buf.discard(self.index) {
             return false;
@@ -216,7 +220,7 @@ where
         if shared.stop.load(Ordering::Acquire) {
             continue; // dropped unqueued: accounted for, items dropped
         }
-        if registry.push(chunk) {
+        if registry.push(JobRef::new(chunk)) {
             // Closed while we queued: the chunk still drains (skipped).
             shared.fail(TaskError::PoolClosed);
         }

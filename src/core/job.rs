@@ -54,10 +54,12 @@ pub(crate) trait Job: Send + Sync {
     fn discard(&self) -> bool {
         self.abort(TaskError::Cancelled)
     }
+    /// The queue entry for this job: one more strong reference, as a
+    /// [`JobRef`] (`JobRef::new` for the concrete type).
+    fn into_job_ref(self: Arc<Self>) -> JobRef;
 }
 
-/// A queued job, as the deques hold it.
-pub(crate) type JobRef = Arc<dyn Job>;
+pub(crate) use crate::core::job_ref::JobRef;
 
 /// A task a waiting worker ran in place ([`TaskRef::run_here`]).
 pub(crate) struct Ran {
@@ -271,6 +273,10 @@ where
 
     fn discard(&self) -> bool {
         Job::abort(self, TaskError::Cancelled) || self.cancelled_unstarted()
+    }
+
+    fn into_job_ref(self: Arc<Self>) -> JobRef {
+        JobRef::new(self)
     }
 
     fn abort(&self, error: TaskError) -> bool {

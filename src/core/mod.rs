@@ -22,7 +22,10 @@
 
 pub(crate) mod completion;
 pub(crate) mod counters;
+pub(crate) mod fork;
 pub(crate) mod job;
+pub(crate) mod job_ref;
+pub(crate) mod latch;
 pub(crate) mod parking;
 pub(crate) mod registry;
 pub(crate) mod stack;

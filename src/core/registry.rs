@@ -164,11 +164,11 @@ impl Registry {
         let (handle, task): (AsyncResult<T>, JobRef) = match token {
             None => {
                 let task = Arc::new(Task::new(func, self.id()));
-                (AsyncResult::from_task(task.clone()), task)
+                (AsyncResult::from_task(task.clone()), JobRef::new(task))
             }
             Some(token) => {
                 let task = Arc::new(Task::with_extra(func, self.id(), Tokened::new(token)));
-                (AsyncResult::from_task(task.clone()), task)
+                (AsyncResult::from_task(task.clone()), JobRef::new(task))
             }
         };
         let closed = match priority {

@@ -108,6 +108,11 @@ impl WorkerCtx {
         body(&ctx)
     }
 
+    /// Whether this is an overflow thread standing in for a worker.
+    pub(crate) fn is_overflow(&self) -> bool {
+        self.overflow
+    }
+
     /// Whether this context serves `registry`'s pool.
     pub(crate) fn serves(&self, registry: &Registry) -> bool {
         std::ptr::eq(&*self.registry, registry)
@@ -135,7 +140,7 @@ impl WorkerCtx {
     /// find finished.
     pub(crate) fn take_back(&self, target: usize) {
         match self.local.pop() {
-            Some(job) if Arc::as_ptr(&job) as *const () as usize == target => {
+            Some(job) if job.addr() == target => {
                 if let Some(bound) = &self.registry.bound {
                     bound.release(1);
                 }

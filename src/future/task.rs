@@ -309,7 +309,7 @@ where
             }
             return;
         };
-        let job: JobRef = self.clone();
+        let job = JobRef::new(self.clone());
         if back {
             registry.injector.push(job);
             registry.parking.wake_one();
@@ -424,6 +424,10 @@ where
     /// Cancels the task, whose queue entry the caller took (terminate, or a
     /// worker that found it after termination): a task never polled ends
     /// with `error`, a started one is dropped here and ends `Cancelled`.
+    fn into_job_ref(self: Arc<Self>) -> JobRef {
+        JobRef::new(self)
+    }
+
     fn abort(&self, error: TaskError) -> bool {
         if self.abort_unstarted(error) {
             return true;
@@ -572,7 +576,7 @@ where
         }
     });
     let handle = AsyncResult::from_task(task.handle.clone());
-    if registry.push(task.clone()) {
+    if registry.push(JobRef::new(task.clone())) {
         // The pool closed while we queued: take the task back unless a
         // worker already started it (then it runs; workers stay for it).
         task.abort_unstarted(TaskError::PoolClosed);

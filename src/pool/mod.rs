@@ -14,6 +14,7 @@ pub(crate) mod bounded;
 pub(crate) mod builder;
 pub(crate) mod cancel;
 pub(crate) mod idle;
+pub(crate) mod install;
 pub(crate) mod priority;
 pub(crate) mod stats;
 
@@ -690,6 +691,36 @@ impl ThreadPool {
         F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
     {
         scope::scope(self, f)
+    }
+
+    /// Runs `f` on one of this pool's workers and returns its value; `f`
+    /// may borrow from the caller. Inside `f`, [`join`](crate::join) and
+    /// nested waits use this pool. Called on one of this pool's workers,
+    /// `f` simply runs there; from anywhere else the caller blocks until
+    /// `f` is done (a worker of another pool keeps running its own pool's
+    /// work meanwhile). On a pool that is closed (it takes no new work),
+    /// `f` runs on the calling thread instead.
+    ///
+    /// # Panics
+    ///
+    /// A panic in `f` is re-raised in the caller.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futurepool::ThreadPool;
+    ///
+    /// let pool = ThreadPool::new(2).unwrap();
+    /// let words = vec!["fork", "join"];
+    /// let (a, b) = pool.install(|| futurepool::join(|| words[0].len(), || words[1].len()));
+    /// assert_eq!(a + b, 8);
+    /// ```
+    pub fn install<F, R>(&self, f: F) -> R
+    where
+        F: FnOnce() -> R + Send,
+        R: Send,
+    {
+        install::install(&self.registry, f)
     }
 
     // ---- the pool's state ------------------------------------------------------

@@ -45,7 +45,7 @@ fn deadline_after(delay: Duration) -> Instant {
 
 /// Queues its job at the deadline; cancels it if dropped unfired.
 struct Fire {
-    job: Option<JobRef>,
+    job: Option<Arc<dyn Job>>,
     registry: Weak<Registry>,
 }
 
@@ -56,7 +56,7 @@ impl Fire {
         };
         match self.registry.upgrade() {
             Some(registry) => {
-                if registry.push(job.clone()) {
+                if registry.push(job.clone().into_job_ref()) {
                     // The pool closed as we fired: withdraw the task. The
                     // entry stays queued, and is counted when it is taken.
                     job.discard();
@@ -86,7 +86,7 @@ impl Drop for Fire {
 /// Puts `job` on `registry`'s timer for `deadline`. Returns the entry's id,
 /// or `None` if the timer is shut down (the job is then cancelled) or
 /// cannot be started (the job then fails with that error).
-fn arm(registry: &Arc<Registry>, deadline: Instant, job: JobRef) -> Option<TimerId> {
+fn arm(registry: &Arc<Registry>, deadline: Instant, job: Arc<dyn Job>) -> Option<TimerId> {
     let timer = match registry.timer() {
         Ok(timer) => timer,
         Err(e) => {
@@ -192,14 +192,13 @@ where
             return;
         };
         *lock(&self.next) = deadline;
-        let job: JobRef = self.clone();
         if self.period.is_zero() {
-            if registry.push_behind(job.clone()) {
-                job.discard();
+            if registry.push_behind(JobRef::new(self.clone())) {
+                self.discard();
             }
             return;
         }
-        if let Some(id) = arm(&registry, deadline, job) {
+        if let Some(id) = arm(&registry, deadline, self.clone()) {
             let cancelled = self.completion.phase() == Phase::Cancelled;
             record(&self.registry, &self.timer_id, id, cancelled);
         }
@@ -256,6 +255,10 @@ where
                 Outcome::Completed
             }
         }
+    }
+
+    fn into_job_ref(self: Arc<Self>) -> JobRef {
+        JobRef::new(self)
     }
 
     fn abort(&self, error: TaskError) -> bool {

@@ -1,0 +1,81 @@
+//! [`join`]: fork-join, the building block of recursive divide and
+//! conquer. The mechanism on a worker (no allocation: the second closure
+//! is queued in the caller's frame) is `core/fork.rs`.
+
+use crate::core::worker::WorkerCtx;
+
+/// Runs `a` and `b`, possibly in parallel, and returns both results.
+///
+/// The closures may borrow from the caller (they need not be `'static`):
+/// `join` returns only after both have finished. Called on a pool worker,
+/// it uses that worker's pool: `b` is queued on the worker's own deque,
+/// where an idle worker can steal it, while `a` runs at once; if nobody
+/// took `b` by then, it runs right here, otherwise the worker runs other
+/// queued work while it waits for `b` (as [`AsyncResult::get`] does), so
+/// nested joins cannot deadlock, even on a pool of one thread, and
+/// recursion of any depth cannot overflow the stack. No heap allocation
+/// is made on a worker. Called on any other thread, `join` runs on the
+/// [`global`](crate::global) pool (as
+/// [`ThreadPool::install`](crate::ThreadPool::install) would) and blocks
+/// the caller until both are done; if that pool is closed, `a` and `b` run
+/// one after the other on the caller.
+///
+/// [`AsyncResult::get`]: crate::AsyncResult::get
+///
+/// # Panics
+///
+/// If `a` or `b` panics, the panic is re-raised once both have finished
+/// (`a`'s if both panic); the other closure still runs to its end, so
+/// what both borrow stays intact.
+///
+/// # Examples
+///
+/// ```
+/// fn sum(v: &[u64]) -> u64 {
+///     if v.len() <= 1024 {
+///         return v.iter().sum();
+///     }
+///     let (left, right) = v.split_at(v.len() / 2);
+///     let (a, b) = futurepool::join(|| sum(left), || sum(right));
+///     a + b
+/// }
+///
+/// let pool = futurepool::ThreadPool::new(2).unwrap();
+/// let data: Vec<u64> = (1..=100_000).collect();
+/// assert_eq!(pool.install(|| sum(&data)), 5_000_050_000);
+/// ```
+pub fn join<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA + Send,
+    B: FnOnce() -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
+    match WorkerCtx::current() {
+        Some(ctx) => ctx.join(a, b),
+        None => crate::global().install(|| join_here(a, b)),
+    }
+}
+
+/// `join` on the current thread's pool, or one after the other on a
+/// thread outside any pool (the global pool refused the install).
+fn join_here<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA + Send,
+    B: FnOnce() -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
+    match WorkerCtx::current() {
+        Some(ctx) => ctx.join(a, b),
+        None => {
+            use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+            let ra = catch_unwind(AssertUnwindSafe(a));
+            let rb = catch_unwind(AssertUnwindSafe(b));
+            match (ra, rb) {
+                (Ok(ra), Ok(rb)) => (ra, rb),
+                (Err(payload), _) | (_, Err(payload)) => resume_unwind(payload),
+            }
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! Fork-join on a worker ([`join`](crate::join)): the second closure is
+//! queued as a [`StackJob`] in this frame, on the worker's own deque, the
+//! first runs at once, and then the second is either taken back off the
+//! deque and run here (nobody stole it: the common case, no allocation,
+//! no atomic read-modify-write beyond the deque's own) or waited for
+//! through the one waiting loop ([`WorkerCtx::wait_until`] on the job's
+//! latch), which keeps the worker running other work meanwhile and moves
+//! the wait to a fresh stack when this one runs low.
+//!
+//! The entry must never outlive the frame: this function leaves only after
+//! the entry was taken back or the job's latch was set (a thief ran it, or
+//! a terminating pool handed it back unrun), and nothing it calls between
+//! the push and that point can unwind (the first closure runs under
+//! `catch_unwind`).
+
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+
+use crate::core::job_ref::{JobRef, StackJob};
+use crate::core::worker::WorkerCtx;
+
+impl WorkerCtx {
+    /// Runs `a` and `b`, `b` possibly on another worker of this pool;
+    /// re-raises a panic of either once both are over (`a`'s first).
+    pub(crate) fn join<A, B, RA, RB>(&self, a: A, b: B) -> (RA, RB)
+    where
+        A: FnOnce() -> RA + Send,
+        B: FnOnce() -> RB + Send,
+        RA: Send,
+        RB: Send,
+    {
+        if self.stack.is_low() {
+            // Deep recursion: go on on a fresh stack (`stack.rs`).
+            return self.on_fresh_stack(move |ctx| ctx.join(a, b));
+        }
+        if self.is_overflow() {
+            // Nobody can steal from an overflow thread's deque: queueing
+            // `b` would only delay it.
+            let ra = catch_unwind(AssertUnwindSafe(a));
+            let rb = catch_unwind(AssertUnwindSafe(b));
+            return both(ra, rb);
+        }
+        let job = StackJob::new(b);
+        // SAFETY: `job` stays in this frame, unmoved, until the entry is
+        // taken back (`take_back_fork` true) or its latch is set
+        // (`wait_until` returns only then: it has no deadline); `a` runs
+        // under catch_unwind, so nothing unwinds out of this frame before.
+        #[allow(unsafe_code)]
+        let entry = unsafe { job.as_job_ref() };
+        self.push_fork(entry);
+        let ra = catch_unwind(AssertUnwindSafe(a));
+        if !self.take_back_fork(job.addr()) {
+            self.wait_until(&job.latch, None);
+        }
+        both(ra, job.complete())
+    }
+
+    /// Queues a fork on this worker's deque, where thieves can see it.
+    fn push_fork(&self, job: JobRef) {
+        let registry = &*self.registry;
+        if let Some(bound) = &registry.bound {
+            // Every entry taken off a queue gives a place back.
+            bound.add_unchecked();
+        }
+        self.local.push(job);
+        registry.parking.wake_one();
+    }
+
+    /// Takes the fork at `target` back off this worker's deque; false if a
+    /// thief took it. Entries pushed above it since (tasks the first
+    /// closure submitted and left, a batch of outside work taken while it
+    /// waited) are put back in their order, not run first: they could be
+    /// waiting for what the caller does after the join.
+    fn take_back_fork(&self, target: usize) -> bool {
+        let found = |job: JobRef| {
+            if let Some(bound) = &self.registry.bound {
+                bound.release(1);
+            }
+            drop(job);
+            true
+        };
+        let mut above = match self.local.pop() {
+            Some(job) if job.addr() == target => return found(job),
+            Some(job) => vec![job],
+            None => return false,
+        };
+        let mut taken = false;
+        while let Some(job) = self.local.pop() {
+            if job.addr() == target {
+                taken = found(job);
+                break;
+            }
+            above.push(job);
+        }
+        for job in above.into_iter().rev() {
+            self.local.push(job);
+        }
+        taken
+    }
+}
+
+/// Both outcomes, or the first panic.
+fn both<RA, RB>(ra: std::thread::Result<RA>, rb: std::thread::Result<RB>) -> (RA, RB) {
+    match (ra, rb) {
+        (Ok(ra), Ok(rb)) => (ra, rb),
+        (Err(payload), _) | (_, Err(payload)) => resume_unwind(payload),
+    }
+}
