@@ -200,6 +200,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 // ----------------------------------------------------------------- pools ---
 
 const FP: &str = "futurepool";
+const FP_JOIN: &str = "futurepool join";
 const RAYON_ONESHOT: &str = "rayon spawn+oneshot";
 const RAYON_SHARED: &str = "rayon spawn+shared channel";
 const RAYON_INSTALL: &str = "rayon install";
@@ -515,6 +516,15 @@ fn fib_fp(pool: &'static ThreadPool, n: u64) -> u64 {
     left.get().unwrap() + right
 }
 
+/// Both branches through `futurepool::join` (the same shape as rayon's).
+fn fib_fp_join(n: u64) -> u64 {
+    if n < 2 {
+        return n;
+    }
+    let (a, b) = futurepool::join(|| fib_fp_join(n - 1), || fib_fp_join(n - 2));
+    a + b
+}
+
 fn fib_rayon(n: u64) -> u64 {
     if n < 2 {
         return n;
@@ -536,6 +546,13 @@ fn run_w3(cfg: &Config, res: &mut Results) {
             let start = Instant::now();
             let v = fp.submit(move || fib_fp(fp, n)).get().unwrap();
             res.add("W3", FP, threads, "ms", "ms", ms(start.elapsed()));
+            assert_eq!(v, expect);
+        }
+
+        if cfg.runs(FP_JOIN) {
+            let start = Instant::now();
+            let v = fp.install(|| fib_fp_join(n));
+            res.add("W3", FP_JOIN, threads, "ms", "ms", ms(start.elapsed()));
             assert_eq!(v, expect);
         }
 
@@ -987,7 +1004,7 @@ const TABLES: &[(&str, &str, &str, &str, bool)] = &[
     ),
     (
         "W3",
-        "nested fork-join: fib(24), one branch submitted per call",
+        "nested fork-join: fib(24), one branch submitted per call (futurepool) or joined (futurepool join)",
         "ms",
         RAYON_JOIN,
         true,

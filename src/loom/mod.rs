@@ -13,11 +13,14 @@
 //!   timed-out waiters, a dropped handle.
 //! * `parking.rs`: parking and waking workers (`core/parking.rs`).
 //! * `shutdown.rs`: close and terminate racing submit (`core/registry.rs`).
+//! * `latch.rs`: the fork-join latch (`core/latch.rs`): set versus a
+//!   waiter that registers, parks and frees the latch once it is set.
 //! * `async_task.rs`: the wake/poll state machine of async tasks
 //!   (`future/task.rs`).
 
 mod async_task;
 mod completion;
+mod latch;
 mod parking;
 mod shutdown;
 
