@@ -51,10 +51,10 @@ where
     RA: Send,
     RB: Send,
 {
-    match WorkerCtx::current() {
+    WorkerCtx::with_current(|ctx| match ctx {
         Some(ctx) => ctx.join(a, b),
         None => crate::global().install(|| join_here(a, b)),
-    }
+    })
 }
 
 /// `join` on the current thread's pool, or one after the other on a

@@ -55,6 +55,7 @@ impl WorkerCtx {
     }
 
     /// Queues a fork on this worker's deque, where thieves can see it.
+    #[inline]
     fn push_fork(&self, job: JobRef) {
         let registry = &*self.registry;
         if let Some(bound) = &registry.bound {
@@ -62,31 +63,38 @@ impl WorkerCtx {
             bound.add_unchecked();
         }
         self.local.push(job);
-        registry.parking.wake_one();
+        // No fence (see `Parking::wake_one_if_parked`): a parked worker
+        // that misses this fork costs parallelism, never progress, since
+        // this worker runs the fork itself if nobody took it.
+        registry.parking.wake_one_if_parked();
     }
 
     /// Takes the fork at `target` back off this worker's deque; false if a
-    /// thief took it. Entries pushed above it since (tasks the first
-    /// closure submitted and left, a batch of outside work taken while it
-    /// waited) are put back in their order, not run first: they could be
-    /// waiting for what the caller does after the join.
+    /// thief took it.
+    #[inline]
     fn take_back_fork(&self, target: usize) -> bool {
-        let found = |job: JobRef| {
-            if let Some(bound) = &self.registry.bound {
-                bound.release(1);
+        match self.local.pop() {
+            Some(job) if job.addr() == target => {
+                self.fork_taken_back(job);
+                true
             }
-            drop(job);
-            true
-        };
-        let mut above = match self.local.pop() {
-            Some(job) if job.addr() == target => return found(job),
-            Some(job) => vec![job],
-            None => return false,
-        };
+            Some(job) => self.take_back_fork_under(job, target),
+            None => false,
+        }
+    }
+
+    /// The fork is not on top: entries pushed above it since (tasks the
+    /// first closure submitted and left, a batch of outside work taken
+    /// while it waited) are put back in their order, not run first: they
+    /// could be waiting for what the caller does after the join.
+    #[cold]
+    fn take_back_fork_under(&self, top: JobRef, target: usize) -> bool {
+        let mut above = vec![top];
         let mut taken = false;
         while let Some(job) = self.local.pop() {
             if job.addr() == target {
-                taken = found(job);
+                self.fork_taken_back(job);
+                taken = true;
                 break;
             }
             above.push(job);
@@ -95,6 +103,15 @@ impl WorkerCtx {
             self.local.push(job);
         }
         taken
+    }
+
+    /// Ends the entry of a fork taken back (it holds nothing of the job).
+    #[inline]
+    fn fork_taken_back(&self, job: JobRef) {
+        if let Some(bound) = &self.registry.bound {
+            bound.release(1);
+        }
+        drop(job);
     }
 }
 

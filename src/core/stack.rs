@@ -47,17 +47,22 @@ pub(crate) fn stack_position() -> usize {
 
 /// Where a thread's stack started and how big it is.
 pub(crate) struct StackBudget {
-    base: usize,
     size: usize,
+    /// The deepest address nesting may reach (stacks grow down on every
+    /// target std supports threads on but one, hppa, where this is only
+    /// conservative the other way): computed once, so the check every
+    /// wait and every join makes is one comparison.
+    limit: usize,
 }
 
 impl StackBudget {
     /// The budget of the current thread, spawned with `size` bytes of
     /// stack; measured from here.
     pub(crate) fn here(size: usize) -> Self {
+        let reserve = (size / 4).max(STACK_RESERVE_MIN);
         StackBudget {
-            base: stack_position(),
             size,
+            limit: stack_position().saturating_sub(size.saturating_sub(reserve)),
         }
     }
 
@@ -66,10 +71,9 @@ impl StackBudget {
     }
 
     /// Whether nesting here has used the budget.
+    #[inline]
     pub(crate) fn is_low(&self) -> bool {
-        let used = self.base.abs_diff(stack_position());
-        let reserve = (self.size / 4).max(STACK_RESERVE_MIN);
-        used > self.size.saturating_sub(reserve)
+        stack_position() < self.limit
     }
 }
 

@@ -93,6 +93,23 @@ impl WorkerCtx {
         CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
     }
 
+    /// Runs `f` with the current thread's worker context (`None` if it is
+    /// not a worker): [`current`](WorkerCtx::current) without the
+    /// reference count, for the hot paths (`join`).
+    #[inline]
+    pub(crate) fn with_current<R>(f: impl FnOnce(Option<&WorkerCtx>) -> R) -> R {
+        let mut f = Some(f);
+        let done = CURRENT.try_with(|c| {
+            let ctx = c.borrow();
+            (f.take().expect("called once"))(ctx.as_deref())
+        });
+        match done {
+            Ok(r) => r,
+            // In a thread-local destructor after the context is gone.
+            Err(_) => (f.take().expect("called once"))(None),
+        }
+    }
+
     /// Installs `ctx` as the current thread's worker context for the
     /// duration of `body`.
     pub(crate) fn enter<R>(ctx: WorkerCtx, body: impl FnOnce(&WorkerCtx) -> R) -> R {
