@@ -122,3 +122,60 @@ fn both<RA, RB>(ra: std::thread::Result<RA>, rb: std::thread::Result<RB>) -> (RA
         (Err(payload), _) | (_, Err(payload)) => resume_unwind(payload),
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    //! Small enough for Miri: forks taken back, stolen, panicking, and
+    //! handed back by a terminating pool, each touching borrowed data.
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use crate::{join, ThreadPool};
+
+    fn fib(n: u64) -> u64 {
+        if n < 2 {
+            return n;
+        }
+        let (a, b) = join(|| fib(n - 1), || fib(n - 2));
+        a + b
+    }
+
+    #[test]
+    fn forks_taken_back_or_stolen_write_borrowed_data() {
+        let pool = ThreadPool::new(2).unwrap();
+        let mut left = [0u64; 4];
+        let mut right = [0u64; 4];
+        pool.install(|| {
+            join(
+                || left.iter_mut().for_each(|x| *x = fib(5)),
+                || right.iter_mut().for_each(|x| *x = fib(6)),
+            )
+        });
+        assert_eq!((left, right), ([5; 4], [8; 4]));
+    }
+
+    #[test]
+    fn a_panicking_fork_is_re_raised_after_the_other_side() {
+        let pool = ThreadPool::new(2).unwrap();
+        let count = AtomicUsize::new(0);
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            pool.install(|| {
+                join(
+                    || count.fetch_add(1, Ordering::SeqCst),
+                    || -> usize { panic!("fork side") },
+                )
+            })
+        }));
+        assert!(caught.is_err());
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_fork_handed_back_by_terminate_runs_on_its_owner() {
+        let pool = std::sync::Arc::new(ThreadPool::new(1).unwrap());
+        let p = pool.clone();
+        let text = String::from("owner");
+        let (_, len) = pool.install(|| join(|| p.terminate(), || text.len()));
+        assert_eq!(len, 5);
+    }
+}
