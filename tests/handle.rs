@@ -358,7 +358,14 @@ fn many_callbacks_each_run_exactly_once() {
 /// for a callback added after completion alike.
 #[test]
 fn a_done_callback_can_wait_on_its_own_handle() {
-    let pool = ThreadPool::new(1).unwrap();
+    // Daemon: if `wait` inside the callback hung, the failing test would
+    // still end (the bounded receive below fails, and dropping the pool
+    // does not join the stuck worker).
+    let pool = ThreadPool::builder()
+        .num_threads(1)
+        .daemon(true)
+        .build()
+        .unwrap();
     let gate = Gate::new();
     let g = gate.clone();
     let handle = Arc::new(pool.submit(move || {
