@@ -32,6 +32,10 @@ const SET: u8 = 2;
 pub(crate) struct Latch {
     state: AtomicU8,
     sleeper: Mutex<Option<Thread>>,
+    /// Under loom, the model's stand-in for the waiter freeing the latch:
+    /// a setter touching it afterwards fails the model.
+    #[cfg(loom)]
+    freed: crate::core::sync::AtomicBool,
 }
 
 impl Latch {
@@ -39,8 +43,28 @@ impl Latch {
         Latch {
             state: AtomicU8::new(UNSET),
             sleeper: Mutex::new(None),
+            #[cfg(loom)]
+            freed: crate::core::sync::AtomicBool::new(false),
         }
     }
+
+    /// The loom model's "the waiter freed the latch" (see `freed`).
+    #[cfg(loom)]
+    pub(crate) fn mark_freed(&self) {
+        assert!(self.probe(), "freed before it was set");
+        self.freed.store(true, Ordering::SeqCst);
+    }
+
+    #[cfg(loom)]
+    fn assert_live(&self) {
+        assert!(
+            !self.freed.load(Ordering::SeqCst),
+            "latch used after its waiter freed it"
+        );
+    }
+
+    #[cfg(not(loom))]
+    fn assert_live(&self) {}
 
     /// Whether the latch is set; what was written before the set is
     /// visible after a true answer.
@@ -71,7 +95,9 @@ impl Latch {
         }
         // SLEEPY: only this call moves the state on from here, so the
         // waiter stays until the store below.
+        latch.assert_live();
         let sleeper = lock(&latch.sleeper).take();
+        latch.assert_live();
         latch.state.store(SET, Ordering::Release);
         // `latch` may be gone from here on; `sleeper` is ours.
         if let Some(thread) = sleeper {

@@ -1,8 +1,8 @@
 //! loom model of the fork-join latch (`core/latch.rs`): the waiter never
 //! sleeps through the set, sees what was written before it, and may free
 //! the latch the moment it sees it set (the setter must not touch it
-//! after its final store: the latch here is freed then, and loom reports
-//! any later access).
+//! after its final store: the model marks it freed then, and a later
+//! access by the setter fails the model).
 
 #![allow(unsafe_code)]
 
@@ -44,12 +44,21 @@ fn loom_latch_waiter_is_woken_and_may_free_it_at_once() {
             if !l.register(&me) {
                 continue;
             }
+            // As the waiting loop does (`Parking::park`'s stay-awake
+            // check): look once more after registering, then park.
+            if l.is_done() {
+                break;
+            }
             thread::park();
         }
         // Written before the set: visible after it.
         assert_eq!(value.load(Ordering::Relaxed), 42);
-        // SAFETY: the latch is set: the setter no longer uses it.
-        drop(unsafe { Box::from_raw(latch) });
+        // "Frees" it (the setter must no longer touch it), and then frees
+        // it for real once the setter is gone.
+        // SAFETY: freed below, after the setter thread ended.
+        unsafe { &*latch }.mark_freed();
         setter.join().unwrap();
+        // SAFETY: nobody else holds the latch any more.
+        drop(unsafe { Box::from_raw(latch) });
     });
 }
