@@ -69,6 +69,7 @@ fn fib_on_one_and_two_threads() {
 /// Both sides borrow the caller's data, one of them mutably.
 #[test]
 fn closures_borrow_from_the_caller() {
+    let _watchdog = watchdog("closures_borrow_from_the_caller");
     let pool = pool(2, "fj-borrow");
     let mut left = vec![1, 2, 3];
     let right = String::from("right");
@@ -89,6 +90,7 @@ fn closures_borrow_from_the_caller() {
 /// finished with what it borrowed: its writes are all there.
 #[test]
 fn a_panic_on_either_side_leaves_the_other_sides_borrows_intact() {
+    let _watchdog = watchdog("a_panic_on_either_side_leaves_the_other_sides_borrows_intact");
     quiet_panics();
     for threads in [1, 2] {
         let pool = pool(threads, "fj-panic");
@@ -128,6 +130,7 @@ fn a_panic_on_either_side_leaves_the_other_sides_borrows_intact() {
 
 #[test]
 fn when_both_sides_panic_the_first_sides_panic_is_raised() {
+    let _watchdog = watchdog("when_both_sides_panic_the_first_sides_panic_is_raised");
     quiet_panics();
     let pool = pool(2, "fj-both");
     let payload = catch_unwind(AssertUnwindSafe(|| {
@@ -145,6 +148,7 @@ fn when_both_sides_panic_the_first_sides_panic_is_raised() {
 /// From a thread outside any pool, both closures run on the global pool.
 #[test]
 fn join_outside_any_pool_runs_on_the_global_pool() {
+    let _watchdog = watchdog("join_outside_any_pool_runs_on_the_global_pool");
     let (a, b) = join(
         || on_thread_named("futurepool-global"),
         || on_thread_named("futurepool-global"),
@@ -164,6 +168,7 @@ fn join_inside_a_task_uses_that_pool() {
 /// (the scope's pool), with borrowed data.
 #[test]
 fn join_inside_a_scope() {
+    let _watchdog = watchdog("join_inside_a_scope");
     let pool = pool(2, "fj-scope");
     let data = vec![1u64; 1000];
     let (in_task, in_body) = pool.scope(|s| {
@@ -245,6 +250,7 @@ fn join_on_a_terminated_pool_runs_the_fork_itself() {
 
 #[test]
 fn install_runs_on_a_worker_and_borrows() {
+    let _watchdog = watchdog("install_runs_on_a_worker_and_borrows");
     let pool = pool(2, "fj-install");
     let mut hits = 0;
     let on_worker = pool.install(|| {
@@ -262,6 +268,7 @@ fn install_runs_on_a_worker_and_borrows() {
 
 #[test]
 fn install_re_raises_the_closures_panic() {
+    let _watchdog = watchdog("install_re_raises_the_closures_panic");
     quiet_panics();
     let pool = pool(1, "fj-install-panic");
     let payload = catch_unwind(AssertUnwindSafe(|| {
@@ -279,6 +286,7 @@ fn install_re_raises_the_closures_panic() {
 /// and a join inside it, not on any pool's worker, uses the global pool.
 #[test]
 fn install_on_a_closed_pool_runs_on_the_caller() {
+    let _watchdog = watchdog("install_on_a_closed_pool_runs_on_the_caller");
     let pool = pool(1, "fj-closed");
     pool.close();
     let runs = AtomicUsize::new(0);
@@ -293,6 +301,7 @@ fn install_on_a_closed_pool_runs_on_the_caller() {
 /// Nested joins from many outside threads at once on a small pool.
 #[test]
 fn concurrent_installs_from_many_threads() {
+    let _watchdog = watchdog("concurrent_installs_from_many_threads");
     let pool = Arc::new(pool(2, "fj-many"));
     let threads: Vec<_> = (0..4)
         .map(|_| {

@@ -47,11 +47,39 @@ impl WorkerCtx {
         #[allow(unsafe_code)]
         let entry = unsafe { job.as_job_ref() };
         self.push_fork(entry);
-        let ra = catch_unwind(AssertUnwindSafe(a));
-        if !self.take_back_fork(job.addr()) {
+        let ra = match catch_unwind(AssertUnwindSafe(a)) {
+            Ok(ra) => ra,
+            Err(payload) => {
+                // `b` still runs to its end before `a`'s panic goes on.
+                self.settle_fork(&job, true);
+                drop(job.complete());
+                resume_unwind(payload)
+            }
+        };
+        if self.take_back_fork(job.addr()) {
+            // Nobody took it: run it right here, as a plain call (`a` is
+            // done, so a panic of `b` may unwind from here as it is).
+            return (ra, job.run_taken_back());
+        }
+        self.settle_fork(&job, false);
+        match job.complete() {
+            Ok(rb) => (ra, rb),
+            Err(payload) => resume_unwind(payload),
+        }
+    }
+
+    /// Once `a` is over: takes the fork back (if `take_back`) or waits
+    /// until whoever took it is done with it. By reference: the job must
+    /// not move while its entry may be queued or running.
+    #[cold]
+    fn settle_fork<F, R>(&self, job: &StackJob<F, R>, take_back: bool)
+    where
+        F: FnOnce() -> R + Send,
+        R: Send,
+    {
+        if !(take_back && self.take_back_fork(job.addr())) {
             self.wait_until(&job.latch, None);
         }
-        both(ra, job.complete())
     }
 
     /// Queues a fork on this worker's deque, where thieves can see it.
@@ -105,13 +133,15 @@ impl WorkerCtx {
         taken
     }
 
-    /// Ends the entry of a fork taken back (it holds nothing of the job).
+    /// Ends the entry of a fork taken back.
     #[inline]
     fn fork_taken_back(&self, job: JobRef) {
         if let Some(bound) = &self.registry.bound {
             bound.release(1);
         }
-        drop(job);
+        // A stack entry holds nothing of its job: forgetting it is its
+        // drop, without the call through its table.
+        std::mem::forget(job);
     }
 }
 

@@ -166,6 +166,16 @@ where
         }
     }
 
+    /// Runs the closure of a job whose entry its owner took back off the
+    /// queue before anyone ran it: a plain call, its panic unwinds.
+    #[inline]
+    pub(crate) fn run_taken_back(self) -> R {
+        match self.func.into_inner() {
+            Some(func) => func(),
+            None => unreachable!("a fork taken back still has its closure"),
+        }
+    }
+
     /// The outcome, once the latch is set or the entry was taken back
     /// and dropped: what a thief left, or else the closure run here (the
     /// job was taken back, or handed back by a terminating pool).

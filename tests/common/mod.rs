@@ -186,3 +186,19 @@ pub fn hold_workers(pool: &ThreadPool) -> Held {
     }
     Held { release, handles }
 }
+
+/// Ends the test process with a failure if it is still running after
+/// `LONG` (a deadlock detector for calls whose closures borrow from the
+/// test, so cannot run under [`within`]). Disarmed when dropped.
+pub struct Watchdog(mpsc::Sender<()>);
+
+pub fn watchdog(what: &'static str) -> Watchdog {
+    let (tx, rx) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(LONG) {
+            eprintln!("{what} did not finish in time (deadlock?)");
+            std::process::exit(101);
+        }
+    });
+    Watchdog(tx)
+}
