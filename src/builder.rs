@@ -70,6 +70,12 @@ impl Builder {
     /// The smallest [`stack_size`](Builder::stack_size) accepted: 64 KiB.
     pub const MIN_STACK_SIZE: usize = 64 << 10;
 
+    /// The most worker threads a pool may have: 65,536. Far above what
+    /// any machine runs usefully, and low enough that the per-worker
+    /// bookkeeping `build` allocates up front stays small, so an absurd
+    /// count is a clear [`BuildError`] rather than a failed allocation.
+    pub const MAX_THREADS: usize = 1 << 16;
+
     /// A builder with the defaults: `num_cpus::get()` threads named
     /// `futurepool-0`, `futurepool-1`, ..., the platform's stack size, no
     /// initializer, not a daemon.
@@ -78,7 +84,16 @@ impl Builder {
     }
 
     /// How many worker threads (default: the number of logical CPUs).
-    /// 0 makes [`build`](Builder::build) fail.
+    /// 0, or more than [`MAX_THREADS`](Builder::MAX_THREADS), makes
+    /// [`build`](Builder::build) fail; so does a count the OS will not
+    /// start (then with [`BuildErrorKind::Spawn`], every thread already
+    /// started joined first).
+    ///
+    /// ```
+    /// use futurepool::{Builder, BuildErrorKind};
+    /// let err = Builder::new().num_threads(usize::MAX).build().unwrap_err();
+    /// assert_eq!(err.kind(), BuildErrorKind::InvalidConfig);
+    /// ```
     pub fn num_threads(mut self, n: usize) -> Self {
         self.num_threads = Some(n);
         self
@@ -178,8 +193,10 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// A [`BuildError`] if `num_threads` or `max_queued` is 0, if the OS refuses to start a
-    /// thread (e.g. an absurd stack size), or if an initializer panics. In
+    /// A [`BuildError`] if `num_threads` or `max_queued` is 0, if
+    /// `num_threads` is above [`MAX_THREADS`](Builder::MAX_THREADS), if the
+    /// OS refuses to start a thread (an absurd stack size, a process out of
+    /// threads), or if an initializer panics. In
     /// every case the threads already started are stopped and joined first.
     pub fn build(self) -> Result<ThreadPool, BuildError> {
         let n = self.num_threads.unwrap_or_else(num_cpus::get);
@@ -187,6 +204,15 @@ impl Builder {
             return Err(BuildError::new(
                 BuildErrorKind::ZeroThreads,
                 "num_threads must be at least 1",
+            ));
+        }
+        if n > Self::MAX_THREADS {
+            return Err(BuildError::new(
+                BuildErrorKind::InvalidConfig,
+                format!(
+                    "num_threads must be at most {} (got {n})",
+                    Self::MAX_THREADS
+                ),
             ));
         }
         match self.stack_size {
