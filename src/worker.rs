@@ -130,6 +130,20 @@ thread_local! {
     static CURRENT: RefCell<Option<Rc<WorkerCtx>>> = const { RefCell::new(None) };
 }
 
+/// The current thread's worker context, if it has one.
+///
+/// Every look at [`CURRENT`] goes through here: on a thread whose
+/// thread-locals are being destroyed (user code submitting or waiting from
+/// a thread-local's destructor, after this one was destroyed), `with`
+/// would panic; such a thread is no worker, so it gets `None`.
+fn current() -> Option<Rc<WorkerCtx>> {
+    CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
+}
+
+fn with_current<R>(f: impl FnOnce(Option<&Rc<WorkerCtx>>) -> R) -> R {
+    f(current().as_ref())
+}
+
 /// What a worker thread knows about itself.
 pub(crate) struct WorkerCtx {
     pub(crate) registry: Arc<Registry>,
@@ -174,6 +188,8 @@ impl WorkerCtx {
     /// duration of `body`.
     pub(crate) fn enter<R>(ctx: WorkerCtx, body: impl FnOnce(&WorkerCtx) -> R) -> R {
         let ctx = Rc::new(ctx);
+        // A worker's own thread: its thread-locals are alive until it
+        // returns from here.
         CURRENT.with(|c| *c.borrow_mut() = Some(ctx.clone()));
         struct Exit;
         impl Drop for Exit {
@@ -435,7 +451,7 @@ impl WorkerCtx {
 /// Pushes `job` on the current thread's deque if it is a worker of
 /// `registry`; gives the job back otherwise.
 pub(crate) fn push_local(registry: &Registry, job: JobRef) -> Result<(), JobRef> {
-    CURRENT.with(|c| match &*c.borrow() {
+    with_current(|ctx| match ctx {
         Some(ctx) if std::ptr::eq(&*ctx.registry, registry) && !ctx.overflow => {
             ctx.local.push(job);
             Ok(())
@@ -458,7 +474,7 @@ pub(crate) fn run_inline(
     target: *const (),
     execute: impl FnOnce() -> Option<Outcome>,
 ) -> bool {
-    let ctx = CURRENT.with(|c| match &*c.borrow() {
+    let ctx = with_current(|ctx| match ctx {
         Some(ctx) if ctx.registry.id() == pool && !ctx.registry.is_terminated() => {
             Some(ctx.clone())
         }
@@ -481,7 +497,7 @@ pub(crate) fn run_inline(
 /// (`Some(true)`), or finds none (`Some(false)`). `None` elsewhere.
 /// For waits that a worker must not block in (a full bounded queue).
 pub(crate) fn help_once(registry: &Registry) -> Option<bool> {
-    let ctx = CURRENT.with(|c| match &*c.borrow() {
+    let ctx = with_current(|ctx| match ctx {
         Some(ctx) if std::ptr::eq(&*ctx.registry, registry) => Some(ctx.clone()),
         _ => None,
     })?;
@@ -496,7 +512,7 @@ pub(crate) fn help_once(registry: &Registry) -> Option<bool> {
 
 /// This thread's worker index, if it is a worker of `registry`.
 pub(crate) fn index_in(registry: &Registry) -> Option<usize> {
-    CURRENT.with(|c| match &*c.borrow() {
+    with_current(|ctx| match ctx {
         Some(ctx) if std::ptr::eq(&*ctx.registry, registry) => Some(ctx.index),
         _ => None,
     })
@@ -509,7 +525,7 @@ pub(crate) fn index_in(registry: &Registry) -> Option<usize> {
 /// claim comes first (and terminate() finds the task running), or this
 /// sees the pool terminated.
 pub(crate) fn pool_terminated_here(pool: u32) -> bool {
-    CURRENT.with(|c| match &*c.borrow() {
+    with_current(|ctx| match ctx {
         Some(ctx) => ctx.registry.id() == pool && ctx.registry.is_terminated_seqcst(),
         None => false,
     })
@@ -517,7 +533,7 @@ pub(crate) fn pool_terminated_here(pool: u32) -> bool {
 
 /// Whether the current thread is one of this pool's workers.
 pub(crate) fn is_worker_of(registry: &Registry) -> bool {
-    CURRENT.with(|c| matches!(&*c.borrow(), Some(ctx) if std::ptr::eq(&*ctx.registry, registry)))
+    with_current(|ctx| matches!(ctx, Some(ctx) if std::ptr::eq(&*ctx.registry, registry)))
 }
 
 /// Blocks the current thread until `cond` holds or `deadline` passes;
@@ -530,7 +546,7 @@ pub(crate) fn block_until(cond: &dyn Waitable, deadline: Option<Instant>) -> boo
     if cond.is_done() {
         return true;
     }
-    let ctx = CURRENT.with(|c| c.borrow().clone());
+    let ctx = with_current(|ctx| ctx.cloned());
     match ctx {
         Some(ctx) if !ctx.stack_low() => ctx.wait_working(cond, deadline),
         _ => park_wait(cond, deadline),
@@ -541,7 +557,7 @@ pub(crate) fn block_until(cond: &dyn Waitable, deadline: Option<Instant>) -> boo
 /// that has used its stack budget, on a fresh overflow thread acting for
 /// this worker, which blocks until it is done (see the module docs).
 pub(crate) fn with_stack_room<R: Send>(wait: impl FnOnce() -> R + Send) -> R {
-    let ctx = CURRENT.with(|c| c.borrow().clone());
+    let ctx = with_current(|ctx| ctx.cloned());
     match ctx {
         Some(ctx) if ctx.stack_low() => ctx.on_fresh_stack(wait),
         _ => wait(),
