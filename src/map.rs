@@ -617,6 +617,9 @@ where
     in_flight: usize,
     notifier: Arc<Notifier>,
     ready: VecDeque<Result<U, TaskError>>,
+    /// The input's error (it panicked, or a bad setting), held back until
+    /// every chunk pulled before it has been handed out.
+    failed: Option<TaskError>,
 }
 
 impl<It, U> IMapUnordered<It, U>
@@ -679,7 +682,8 @@ where
         self.next_until(Instant::now().checked_add(timeout))
     }
 
-    /// Fills the window; an input error goes straight to `ready`.
+    /// Fills the window; an input error is kept for after the chunks
+    /// already in flight.
     fn top_up(&mut self) {
         while self.in_flight < self.feeder.buffersize {
             match self.feeder.pull() {
@@ -696,7 +700,7 @@ where
                     self.in_flight += 1;
                 }
                 Some(Pulled::Failed(error)) => {
-                    self.ready.push_back(Err(error));
+                    self.failed = Some(error);
                     return;
                 }
                 None => return,
@@ -713,12 +717,12 @@ where
             if let Some(result) = self.ready.pop_front() {
                 return Ok(Some(result));
             }
-            self.top_up();
-            if !self.ready.is_empty() {
-                continue;
+            if self.failed.is_none() {
+                self.top_up();
             }
             if self.in_flight == 0 {
-                return Ok(None);
+                // Nothing pulled is left: now the input's error, if any.
+                return Ok(self.failed.take().map(Err));
             }
             let Some(token) = self.notifier.pop_until(deadline) else {
                 return Err(TaskError::Timeout);
@@ -987,6 +991,7 @@ impl ThreadPool {
             in_flight: 0,
             notifier: Notifier::new(),
             ready: VecDeque::new(),
+            failed: None,
         }
     }
 }

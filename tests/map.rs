@@ -700,3 +700,44 @@ fn closures_need_no_type_annotations() {
         .count();
     assert_eq!(n, 5);
 }
+
+/// The promise for a panicking input holds for `imap_unordered` too: the
+/// items the input gave before it broke all come out first (in completion
+/// order), then its one error, then the end; also with the error found in
+/// the middle of a chunk, and for a bad setting made after pulling began.
+#[test]
+fn imap_unordered_yields_a_broken_input_after_the_items_it_gave() {
+    let pool = ThreadPool::new(2).unwrap();
+    for chunksize in [1, 2, 5] {
+        let input = (0..10u32).map(|x| {
+            if x == 7 {
+                panic!("input broke at {x}")
+            } else {
+                x
+            }
+        });
+        let out: Vec<_> = pool
+            .imap_unordered(|x: u32| x, input)
+            .chunksize(chunksize)
+            .buffersize(16)
+            .collect();
+        assert_eq!(out.len(), 8, "chunksize {chunksize}: {out:?}");
+        let mut items: Vec<u32> = out[..7].iter().map(|r| *r.as_ref().unwrap()).collect();
+        items.sort_unstable();
+        assert_eq!(items, [0, 1, 2, 3, 4, 5, 6], "chunksize {chunksize}");
+        assert_eq!(
+            out[7].as_ref().unwrap_err().panic_message(),
+            Some("input broke at 7"),
+            "chunksize {chunksize}"
+        );
+    }
+    // A chunk size of 0 set after the first result: the chunks already
+    // pulled come out before the error.
+    let mut it = pool.imap_unordered(|x: u32| x, 0..100u32).buffersize(4);
+    assert!(it.next().unwrap().is_ok());
+    let rest: Vec<_> = it.chunksize(0).collect();
+    let (errors, oks): (Vec<_>, Vec<_>) = rest.iter().partition(|r| r.is_err());
+    assert_eq!(errors.len(), 1);
+    assert!(!oks.is_empty());
+    assert!(rest.last().unwrap().is_err(), "{rest:?}");
+}
