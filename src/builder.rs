@@ -167,10 +167,15 @@ impl Builder {
     ///
     /// A task running on the pool that submits to its full pool does not
     /// block (it might be the one that has to make room): it runs queued
-    /// tasks itself until there is room. Internal pushes that must not
-    /// block (a delayed task coming due) are queued even when the queue is
-    /// full, so the count can briefly exceed `n`. A task cancelled while
-    /// queued keeps its place until a worker discards it.
+    /// tasks itself until there is room. Every queue entry counts:
+    /// [`map`](ThreadPool::map) and [`map_async`](ThreadPool::map_async)
+    /// chunks and [`spawn_async`](ThreadPool::spawn_async) futures wait for
+    /// room as `submit` does (so `map_async` on a full queue returns once
+    /// its last chunk is queued). Pushes that must not block (a delayed
+    /// task coming due, an async task queued again by its waker) are
+    /// queued even when the queue is full, so the count can briefly exceed
+    /// `n`. A task cancelled while queued keeps its place until a worker
+    /// discards it.
     ///
     /// 0 makes [`build`](Builder::build) fail.
     ///

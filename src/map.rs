@@ -216,7 +216,13 @@ where
         if shared.stop.load(Ordering::Acquire) {
             continue; // dropped unqueued: accounted for, items dropped
         }
-        if registry.push(chunk) {
+        // Each chunk takes a place in a bounded queue, waiting for room as
+        // `submit` does.
+        if !registry.reserve_place() {
+            shared.fail(TaskError::PoolClosed);
+            continue;
+        }
+        if registry.push_reserved(chunk) {
             // Closed while we queued: the chunk still drains (skipped).
             shared.fail(TaskError::PoolClosed);
         }
@@ -873,7 +879,8 @@ impl ThreadPool {
 
     /// Starts a [`map`](ThreadPool::map) and returns its handle at once
     /// (after the input has been cut into chunks and queued, on this
-    /// thread), as Python's `Pool.map_async`.
+    /// thread; on a [`max_queued`](crate::Builder::max_queued) pool each
+    /// chunk waits for room), as Python's `Pool.map_async`.
     ///
     /// The handle resolves to the whole result vector, in input order, or to
     /// the first error (fail fast, as [`map`](ThreadPool::map)).

@@ -183,6 +183,17 @@ impl Registry {
         handle
     }
 
+    /// Waits for a place in the queue if the pool is bounded (as
+    /// `submit` does, see [`reserve`](Registry::reserve)); false if the
+    /// pool is closed. Pair a true with one
+    /// [`push_reserved`](Registry::push_reserved).
+    pub(crate) fn reserve_place(&self) -> bool {
+        match &self.bound {
+            Some(bound) => self.reserve(bound),
+            None => !self.is_closed(),
+        }
+    }
+
     /// Waits for a place in a bounded pool's queue; false if the pool
     /// closed first. A worker of this pool runs queued work meanwhile
     /// instead of blocking (see `bounded.rs`).
@@ -233,7 +244,8 @@ impl Registry {
         self.announce()
     }
 
-    fn push_reserved(&self, job: JobRef) -> bool {
+    /// [`push`](Registry::push) for a job whose place is reserved.
+    pub(crate) fn push_reserved(&self, job: JobRef) -> bool {
         if let Err(job) = crate::worker::push_local(self, job) {
             self.injector.push(job);
         }

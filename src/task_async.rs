@@ -311,8 +311,9 @@ where
         };
         let job: JobRef = self.clone();
         if back {
-            registry.injector.push(job);
-            registry.sleep.wake_one();
+            // Counted on a bounded pool, as every entry a worker takes is;
+            // never waits for room (a poll must not block).
+            let _closed = registry.push_behind(job);
         } else {
             // A task already accepted is not withdrawn when the pool has
             // closed meanwhile: workers stay while it is alive.
@@ -554,7 +555,9 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    if registry.is_closed() {
+    // A place in a bounded queue first, as `submit` takes one (later
+    // re-queues after a wake are counted without waiting).
+    if !registry.reserve_place() {
         return AsyncResult::failed(TaskError::PoolClosed);
     }
     // Three allocations: the task, its handle, the boxed future. The
@@ -576,7 +579,7 @@ where
         }
     });
     let handle = AsyncResult::from_task(task.handle.clone());
-    if registry.push(task.clone()) {
+    if registry.push_reserved(task.clone()) {
         // The pool closed while we queued: take the task back unless a
         // worker already started it (then it runs; workers stay for it).
         task.abort_unstarted(TaskError::PoolClosed);
