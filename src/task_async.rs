@@ -281,10 +281,13 @@ where
         if !self.completion().transition(PENDING, phase) {
             return false;
         }
+        // Off the live list before the future is dropped: it may own the
+        // last handle to its pool, whose drop waits for the workers, which
+        // wait for the live list to empty.
+        self.retire();
         // Release what the future captured before anyone is told.
         let _ = drop_future(lock(&self.future).take());
         self.completion().publish(Err(error));
-        self.retire();
         true
     }
 
@@ -484,6 +487,13 @@ impl<T, F> Drop for AsyncTask<T, F> {
         if phase != PENDING && phase != RUNNING {
             return;
         }
+        // Off the live list first, as in `abort_unstarted`: the future may
+        // own the last handle to the pool.
+        if let Some(registry) = self.registry.upgrade() {
+            if registry.async_tasks.remove(self.slot) && registry.is_closed() {
+                registry.sleep.wake_all();
+            }
+        }
         let future = lock(&self.future).take();
         let error = match drop_future(future) {
             Some(payload) => TaskError::Panicked(payload),
@@ -493,11 +503,6 @@ impl<T, F> Drop for AsyncTask<T, F> {
             self.handle.completion.publish(Err(TaskError::Cancelled));
         } else {
             self.handle.completion.finish(Err(error));
-        }
-        if let Some(registry) = self.registry.upgrade() {
-            if registry.async_tasks.remove(self.slot) && registry.is_closed() {
-                registry.sleep.wake_all();
-            }
         }
     }
 }
