@@ -18,7 +18,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -235,7 +234,7 @@ impl<T> Completion<T> {
             let callbacks = std::mem::take(&mut slot.watchers().callbacks);
             drop(slot);
             for callback in callbacks {
-                run_callback(callback, &result);
+                run_callback(self.pool, callback, &result);
             }
         }
     }
@@ -253,7 +252,7 @@ impl<T> Completion<T> {
                 // A foreign executor's waker is user code: its panic must
                 // not unwind into the worker (or canceller) that completed
                 // the task.
-                let _ = catch_unwind(AssertUnwindSafe(|| waker.wake()));
+                crate::panics::run_reporting(self.pool, || waker.wake());
             }
         }
     }
@@ -273,12 +272,12 @@ impl<T> Completion<T> {
             Some(result) => {
                 self.state.fetch_or(LENT, Ordering::AcqRel);
                 drop(slot);
-                run_callback(callback, &result);
+                run_callback(self.pool, callback, &result);
                 self.publish(result);
             }
             None => {
                 drop(slot);
-                run_callback(callback, &Err(TaskError::ResultTaken));
+                run_callback(self.pool, callback, &Err(TaskError::ResultTaken));
             }
         }
     }
@@ -370,10 +369,11 @@ fn outcome_phase<T>(result: &Result<T, TaskError>) -> u8 {
     }
 }
 
-fn run_callback<T>(callback: Callback<T>, result: &Result<T, TaskError>) {
+fn run_callback<T>(pool: u32, callback: Callback<T>, result: &Result<T, TaskError>) {
     // A panicking callback must not take the completing thread (a worker,
-    // or a user thread calling cancel) down with it, nor skip the others.
-    let _ = catch_unwind(AssertUnwindSafe(|| callback(result)));
+    // or a user thread calling cancel) down with it, nor skip the others;
+    // nor may its payload's Drop.
+    crate::panics::run_reporting(pool, || callback(result));
 }
 
 /// What a handle needs from the task behind it, whatever its closure type.

@@ -62,7 +62,7 @@ pub(crate) fn abort_pending<T, F>(
     // value whose Drop panics must not keep the handle from resolving (nor
     // unwind out of cancel() or terminate()), so the panic is contained.
     let func = lock(func).take();
-    let _ = catch_unwind(AssertUnwindSafe(move || drop(func)));
+    crate::panics::drop_reporting(completion.pool(), func);
     completion.publish(Err(error));
     true
 }
@@ -194,18 +194,20 @@ where
         // once terminate() returns, every task that will ever run is
         // already RUNNING; any other is cancelled without running.
         if crate::worker::pool_terminated_here(self.completion.pool()) {
-            let _ = catch_unwind(AssertUnwindSafe(move || drop(func)));
+            crate::panics::drop_reporting(self.completion.pool(), func);
             return Some(Err(TaskError::Cancelled));
         }
         let Some(func) = func else {
             // Unreachable: only the PENDING -> RUNNING winner takes it.
             return Some(Err(TaskError::Cancelled));
         };
-        let mut result = catch_unwind(AssertUnwindSafe(func)).map_err(TaskError::Panicked);
+        let result = catch_unwind(AssertUnwindSafe(func)).map_err(TaskError::Panicked);
         if result.is_ok() && self.extra.token().is_some_and(CancelToken::is_cancelled) {
             // Cancellation was requested before the closure returned: the
-            // handle says cancelled, and the value is dropped here.
-            result = Err(TaskError::Cancelled);
+            // handle says cancelled, and the value is dropped here (a
+            // panic in its Drop must not keep the task RUNNING).
+            crate::panics::drop_reporting(self.completion.pool(), result);
+            return Some(Err(TaskError::Cancelled));
         }
         Some(result)
     }

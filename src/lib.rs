@@ -110,6 +110,7 @@ mod idle;
 mod inplace;
 mod job;
 mod map;
+mod panics;
 mod pool;
 mod priority;
 mod registry;

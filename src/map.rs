@@ -182,10 +182,16 @@ where
     I: Send + 'static,
     U: Send + 'static,
 {
+    // Refused calls drop `f` and `items` here, one at a time (two panics
+    // in one drop would abort); their Drop must not make the call panic.
     if chunksize == Some(0) {
+        crate::panics::drop_reporting(registry.id(), f);
+        crate::panics::drop_reporting(registry.id(), items);
         return AsyncResult::failed(TaskError::InvalidArgument(CHUNKSIZE_ZERO));
     }
     if registry.is_closed() {
+        crate::panics::drop_reporting(registry.id(), f);
+        crate::panics::drop_reporting(registry.id(), items);
         return AsyncResult::failed(TaskError::PoolClosed);
     }
     // All items first, as Python's map does. A Vec passes through without
@@ -202,7 +208,7 @@ where
     let shared = Arc::new(MapShared {
         f,
         buf,
-        completion: Completion::new(),
+        completion: Completion::new_in(registry.id()),
         stop: AtomicBool::new(false),
         decided: AtomicBool::new(false),
         remaining: AtomicUsize::new(chunks + 1),

@@ -137,11 +137,15 @@ impl Registry {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        // Refused work is dropped here, unrun; its Drop is user code and
+        // must not make `submit` panic.
         if self.is_closed() {
+            crate::panics::drop_reporting(self.id(), (func, token));
             return AsyncResult::failed(TaskError::PoolClosed);
         }
         if let Some(bound) = &self.bound {
             if !self.reserve(bound) {
+                crate::panics::drop_reporting(self.id(), (func, token));
                 return AsyncResult::failed(TaskError::PoolClosed);
             }
         }

@@ -175,7 +175,9 @@ where
 {
     /// Ends a RUNNING task: drops the closure first, then publishes.
     fn end(&self, result: Result<T, TaskError>) -> Outcome {
-        drop(lock(&self.func).take());
+        let func = lock(&self.func).take();
+        // A closure that panics on drop must not keep the task RUNNING.
+        crate::panics::drop_reporting(self.completion.pool(), func);
         let outcome = match &result {
             Ok(_) => Outcome::Completed,
             Err(TaskError::Cancelled) => Outcome::Cancelled,
@@ -237,7 +239,10 @@ where
         };
         match ran {
             Err(payload) => self.end(Err(TaskError::Panicked(payload))),
-            _ if self.stop.load(Ordering::SeqCst) => self.end(Err(TaskError::Cancelled)),
+            Ok(flow) if self.stop.load(Ordering::SeqCst) => {
+                crate::panics::drop_reporting(self.completion.pool(), flow);
+                self.end(Err(TaskError::Cancelled))
+            }
             Ok(ControlFlow::Break(value)) => self.end(Ok(value)),
             Ok(ControlFlow::Continue(())) => {
                 let moved = self.completion.transition(RUNNING, PENDING);
@@ -342,6 +347,7 @@ impl ThreadPool {
     {
         let registry = self.registry();
         if registry.is_closed() {
+            crate::panics::drop_reporting(registry.id(), f);
             return AsyncResult::failed(TaskError::PoolClosed);
         }
         let task = Arc::new(Task::new(f, registry.id()));
@@ -396,11 +402,12 @@ impl ThreadPool {
     {
         let registry = self.registry();
         if registry.is_closed() {
+            crate::panics::drop_reporting(registry.id(), f);
             return AsyncResult::failed(TaskError::PoolClosed);
         }
         let first = deadline_after(period);
         let periodic = Arc::new(Periodic {
-            completion: Completion::new(),
+            completion: Completion::new_in(registry.id()),
             func: Mutex::new(Some(f)),
             period,
             next: Mutex::new(first),

@@ -109,7 +109,7 @@ impl<F, T> Drop for ScopedJob<F, T> {
         // may stop the count from being given back at the end.
         if let Some(f) = self.f.take() {
             // Never ran: cancelled by terminate, or refused by a closed pool.
-            let _ = catch_unwind(AssertUnwindSafe(move || drop(f)));
+            crate::panics::drop_reporting(self.registry.id(), f);
             if let Some(slot) = &self.slot {
                 let (phase, error) = if self.registry.is_closed() && !self.registry.is_terminated()
                 {
@@ -123,7 +123,7 @@ impl<F, T> Drop for ScopedJob<F, T> {
             }
         }
         let slot = self.slot.take();
-        let _ = catch_unwind(AssertUnwindSafe(move || drop(slot)));
+        crate::panics::drop_reporting(self.registry.id(), slot);
         self.state.task_done();
     }
 }

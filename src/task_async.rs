@@ -286,7 +286,8 @@ where
         // wait for the live list to empty.
         self.retire();
         // Release what the future captured before anyone is told.
-        let _ = drop_future(lock(&self.future).take());
+        let future = lock(&self.future).take();
+        crate::panics::drop_reporting(self.completion().pool(), future);
         self.completion().publish(Err(error));
         true
     }
@@ -351,13 +352,13 @@ where
                 drop(slot);
                 // The value is already made: a panicking destructor now
                 // cannot take it back.
-                let _ = drop_future(future);
+                crate::panics::drop_reporting(self.completion().pool(), future);
                 self.end(Ok(value));
             }
             Err(payload) => {
                 let future = slot.take();
                 drop(slot);
-                let _ = drop_future(future);
+                crate::panics::drop_reporting(self.completion().pool(), future);
                 self.end(Err(TaskError::Panicked(payload)));
             }
         }
@@ -563,6 +564,8 @@ where
     // A place in a bounded queue first, as `submit` takes one (later
     // re-queues after a wake are counted without waiting).
     if !registry.reserve_place() {
+        // Dropped unpolled; its Drop must not make the call panic.
+        crate::panics::drop_reporting(registry.id(), future);
         return AsyncResult::failed(TaskError::PoolClosed);
     }
     // Three allocations: the task, its handle, the boxed future. The
@@ -576,7 +579,7 @@ where
             cancel_requested: AtomicBool::new(false),
             future: Mutex::new(Some(Box::pin(future))),
             handle: Arc::new(AsyncHandle {
-                completion: Completion::new(),
+                completion: Completion::new_in(registry.id()),
                 task: control,
             }),
             registry: Arc::downgrade(registry),

@@ -292,7 +292,10 @@ impl WorkerCtx {
                 job.run_counted()
             }
         }))
-        .unwrap_or(Outcome::Panicked);
+        .unwrap_or_else(|payload| {
+            crate::panics::report(registry.id(), payload);
+            Outcome::Panicked
+        });
         counters.count(outcome);
     }
 
