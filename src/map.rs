@@ -27,6 +27,7 @@ use crate::inplace::InPlace;
 use crate::job::Job;
 use crate::pool::ThreadPool;
 use crate::registry::Registry;
+use crate::stats::Outcome;
 use crate::sync::{AtomicBool, AtomicUsize, Ordering};
 use crate::wait::Notifier;
 
@@ -138,13 +139,24 @@ where
     U: Send + 'static,
 {
     fn run(self: Arc<Self>) {
+        self.run_counted();
+    }
+
+    fn run_counted(self: Arc<Self>) -> Outcome {
         let shared = &*self.shared;
         if shared.stop.load(Ordering::Acquire) {
-            return; // dropped below: discards its items
+            // Skipped, the map having failed: dropped below, which
+            // discards its items.
+            return Outcome::Cancelled;
         }
         shared.completion.transition(PENDING, RUNNING);
-        if let Some(Err(payload)) = shared.buf.run(self.index, &shared.f) {
-            shared.fail(TaskError::Panicked(payload));
+        match shared.buf.run(self.index, &shared.f) {
+            Some(Err(payload)) => {
+                shared.fail(TaskError::Panicked(payload));
+                Outcome::Panicked
+            }
+            Some(Ok(())) => Outcome::Completed,
+            None => Outcome::Skipped,
         }
         // `self` drops here: that accounts for the chunk (see Drop).
     }

@@ -322,6 +322,11 @@ impl Registry {
         self.exited_cv.notify_all();
     }
 
+    /// How many worker threads have left their loop.
+    pub(crate) fn exited_workers(&self) -> usize {
+        *self.exited.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Waits until `workers` workers have exited, or `deadline`; true if
     /// they have.
     pub(crate) fn wait_exited(&self, workers: usize, deadline: Option<Instant>) -> bool {

@@ -98,7 +98,12 @@ where
             lock(&self.state.unjoined_panics).push((self.id, msg.to_owned()));
             TaskError::Panicked(payload)
         });
+        let panicked = result.is_err();
         slot.finish(result);
+        if panicked {
+            // The scope reports it; the pool's statistics count it too.
+            crate::stats::note_panicked();
+        }
         // `self` drops here: see Drop.
     }
 }

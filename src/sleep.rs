@@ -147,6 +147,7 @@ impl Sleep {
     }
 
     /// How many workers are parked right now.
+    #[cfg(test)]
     pub(crate) fn sleeping(&self) -> usize {
         self.sleepers.load(Ordering::Relaxed)
     }

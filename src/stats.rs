@@ -34,6 +34,33 @@ pub(crate) enum Outcome {
     Skipped,
 }
 
+std::thread_local! {
+    /// Set by a task whose closure caught a panic of its own (a scoped
+    /// task keeps its panic for the scope): the entry running it counts as
+    /// panicked. No destructor, so usable at any time.
+    static PANICKED_INSIDE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the entry running on this thread as panicked (see
+/// [`counted`]).
+pub(crate) fn note_panicked() {
+    PANICKED_INSIDE.with(|p| p.set(true));
+}
+
+/// Runs an entry and returns what to count for it: `run`'s outcome, or
+/// `Panicked` if the entry's task caught a panic of its own and said so
+/// with [`note_panicked`]. Nested runs each see only their own mark.
+pub(crate) fn counted(run: impl FnOnce() -> Outcome) -> Outcome {
+    let outer = PANICKED_INSIDE.with(|p| p.replace(false));
+    let outcome = run();
+    let panicked = PANICKED_INSIDE.with(|p| p.replace(outer));
+    if panicked && outcome == Outcome::Completed {
+        Outcome::Panicked
+    } else {
+        outcome
+    }
+}
+
 /// One worker's counters. Written only by that worker.
 ///
 /// Every entry a worker takes is counted twice: `started` before it runs,
@@ -160,9 +187,16 @@ impl ThreadPool {
             queued: registry.queued_len(),
             cancelled: registry.cancelled_elsewhere.load(Ordering::Relaxed),
             scheduled: registry.scheduled_timers(),
-            idle_workers: registry.sleep.sleeping(),
             ..PoolStats::default()
         };
+        // Idle: parked for lack of work, as `wait_idle` sees it (the
+        // worker's activity mark is even), not counting exited workers.
+        let parked = registry
+            .counters
+            .iter()
+            .filter(|c| c.activity.load(Ordering::SeqCst) % 2 == 0)
+            .count();
+        stats.idle_workers = parked.saturating_sub(registry.exited_workers());
         let mut started = 0;
         let mut ended = 0;
         for c in registry.counters.iter() {

@@ -43,6 +43,7 @@ use crate::error::TaskError;
 use crate::handle::{AsyncResult, Completion, TaskRef, CANCELLED, FAILED, PENDING, RUNNING};
 use crate::job::{Job, JobRef};
 use crate::registry::Registry;
+use crate::stats::Outcome;
 use crate::sync::{lock, AtomicU8, Mutex, Ordering};
 
 /// Not queued, not running: waiting for a wake.
@@ -214,6 +215,11 @@ impl LiveSet {
         SlotId(index << SHARD_BITS | shard)
     }
 
+    /// How many async tasks of the pool are alive.
+    pub(crate) fn count(&self) -> usize {
+        self.live.load(StdOrdering::SeqCst)
+    }
+
     /// Forgets a task; true if it was the last one alive.
     fn remove(&self, slot: SlotId) -> bool {
         let (shard, index) = (slot.0 & ((1 << SHARD_BITS) - 1), slot.0 >> SHARD_BITS);
@@ -309,7 +315,7 @@ where
             // no async task is alive, so this is a stale entry at most):
             // nobody will poll the task again; end it here.
             if self.sched.start() {
-                self.stop(TaskError::Cancelled);
+                let _ = self.stop(TaskError::Cancelled);
             }
             return;
         };
@@ -326,26 +332,32 @@ where
     }
 
     /// Polls the future once; the caller holds the task (POLLING).
-    fn poll_once(self: &Arc<Self>) {
+    /// Polls the future once; what the statistics count for it: the
+    /// task's outcome if this poll ended it, else nothing (`Skipped`), so
+    /// a task counts once however many polls it takes.
+    fn poll_once(self: &Arc<Self>) -> Outcome {
         let waker = Waker::from(self.clone());
         let mut cx = Context::from_waker(&waker);
         let mut slot = lock(&self.future);
         let Some(future) = slot.as_mut() else {
             // Unreachable: the future is taken only when the task ends.
             drop(slot);
-            self.stop(TaskError::Cancelled);
-            return;
+            return self.stop(TaskError::Cancelled);
         };
-        let polled = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)));
+        let polled = {
+            let _polling = Polling::enter(self.completion().pool());
+            catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)))
+        };
         match polled {
             Ok(Poll::Pending) => {
                 drop(slot);
                 drop(waker);
                 if self.cancel_requested.load(StdOrdering::SeqCst) {
-                    self.stop(TaskError::Cancelled);
+                    return self.stop(TaskError::Cancelled);
                 } else if self.sched.suspend() {
                     self.enqueue(true);
                 }
+                Outcome::Skipped
             }
             Ok(Poll::Ready(value)) => {
                 let future = slot.take();
@@ -354,24 +366,33 @@ where
                 // cannot take it back.
                 crate::panics::drop_reporting(self.completion().pool(), future);
                 self.end(Ok(value));
+                Outcome::Completed
             }
             Err(payload) => {
                 let future = slot.take();
                 drop(slot);
                 crate::panics::drop_reporting(self.completion().pool(), future);
                 self.end(Err(TaskError::Panicked(payload)));
+                Outcome::Panicked
             }
         }
     }
 
     /// Ends a started task that this thread holds without a value: drops
     /// the future here (a panic in its destructor is reported instead).
-    fn stop(&self, error: TaskError) {
+    /// Returns what the statistics count for it.
+    fn stop(&self, error: TaskError) -> Outcome {
         let error = match drop_future(lock(&self.future).take()) {
             Some(payload) => TaskError::Panicked(payload),
             None => error,
         };
+        let outcome = if error.is_panic() {
+            Outcome::Panicked
+        } else {
+            Outcome::Cancelled
+        };
         self.end(Err(error));
+        outcome
     }
 
     /// Publishes the outcome of a started task this thread holds.
@@ -388,10 +409,45 @@ where
     /// the workers of a closed pool exit.
     fn retire(&self) {
         if let Some(registry) = self.registry.upgrade() {
-            if registry.async_tasks.remove(self.slot) && registry.is_closed() {
-                registry.sleep.wake_all();
-            }
+            leave_live(&registry, self.slot);
         }
+    }
+}
+
+/// Takes a task that is over off its pool's live list: the last one out
+/// lets the workers of a closed pool exit, and any end may make the pool
+/// idle (`wait_idle` waits for live tasks).
+fn leave_live(registry: &Registry, slot: SlotId) {
+    if registry.async_tasks.remove(slot) && registry.is_closed() {
+        registry.sleep.wake_all();
+    }
+    crate::idle::wake_waiters(registry);
+}
+
+/// Marks the current thread as polling an async task of pool `pool`
+/// while it lives: `wait_idle` called from inside that poll does not wait
+/// for the caller's own task.
+pub(crate) struct Polling(u32);
+
+std::thread_local! {
+    /// The pool whose async task this thread is polling (0: none).
+    static POLLING_POOL: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+impl Polling {
+    fn enter(pool: u32) -> Polling {
+        Polling(POLLING_POOL.with(|p| p.replace(pool)))
+    }
+
+    /// Whether this thread is polling an async task of pool `pool`.
+    pub(crate) fn here(pool: u32) -> bool {
+        POLLING_POOL.with(|p| p.get() == pool)
+    }
+}
+
+impl Drop for Polling {
+    fn drop(&mut self) {
+        POLLING_POOL.with(|p| p.set(self.0));
     }
 }
 
@@ -406,23 +462,31 @@ where
     T: Send + 'static,
 {
     fn run(self: Arc<Self>) {
+        self.run_counted();
+    }
+
+    fn run_counted(self: Arc<Self>) -> Outcome {
         if !self.sched.start() {
-            return;
+            return Outcome::Skipped;
         }
         match self.completion().phase() {
             PENDING if self.completion().transition(PENDING, RUNNING) => {}
             RUNNING => {}
-            _ => {
-                // Cancelled (or refused) before its first poll.
+            phase => {
+                // Cancelled (or refused) before its first poll: this entry
+                // is the task's last, so a cancellation counts here.
                 self.sched.finish();
-                return;
+                return if phase == CANCELLED {
+                    Outcome::Cancelled
+                } else {
+                    Outcome::Skipped
+                };
             }
         }
         if self.cancel_requested.load(StdOrdering::SeqCst) {
-            self.stop(TaskError::Cancelled);
-            return;
+            return self.stop(TaskError::Cancelled);
         }
-        self.poll_once();
+        self.poll_once()
     }
 
     /// Cancels the task, whose queue entry the caller took (terminate, or a
@@ -439,7 +503,7 @@ where
             self.sched.finish();
             return false;
         }
-        self.stop(TaskError::Cancelled);
+        let _ = self.stop(TaskError::Cancelled);
         true
     }
 }
@@ -489,11 +553,13 @@ impl<T, F> Drop for AsyncTask<T, F> {
             return;
         }
         // Off the live list first, as in `abort_unstarted`: the future may
-        // own the last handle to the pool.
+        // own the last handle to the pool. Ended with no queue entry left
+        // to count it: counted as cancelled here.
         if let Some(registry) = self.registry.upgrade() {
-            if registry.async_tasks.remove(self.slot) && registry.is_closed() {
-                registry.sleep.wake_all();
-            }
+            leave_live(&registry, self.slot);
+            registry
+                .cancelled_elsewhere
+                .fetch_add(1, StdOrdering::Relaxed);
         }
         let future = lock(&self.future).take();
         let error = match drop_future(future) {

@@ -289,7 +289,7 @@ impl WorkerCtx {
                     Outcome::Skipped
                 }
             } else {
-                job.run_counted()
+                crate::stats::counted(|| job.run_counted())
             }
         }))
         .unwrap_or_else(|payload| {
@@ -488,12 +488,17 @@ pub(crate) fn run_inline(
     };
     let counters = ctx.counters();
     counters.start();
-    let outcome = execute();
-    if outcome.is_some() {
+    let mut ran = false;
+    let outcome = crate::stats::counted(|| {
+        let outcome = execute();
+        ran = outcome.is_some();
+        outcome.unwrap_or(Outcome::Skipped)
+    });
+    if ran {
         ctx.take_back(target);
     }
-    counters.count(outcome.unwrap_or(Outcome::Skipped));
-    outcome.is_some()
+    counters.count(outcome);
+    ran
 }
 
 /// On a worker of `registry`: runs one queued task if there is one
