@@ -38,6 +38,7 @@ pub struct Builder {
     initializer: Option<Initializer>,
     daemon: bool,
     max_queued: Option<usize>,
+    panic_handler: Option<crate::panics::PanicHandler>,
 }
 
 impl Default for Builder {
@@ -49,6 +50,7 @@ impl Default for Builder {
             initializer: None,
             daemon: false,
             max_queued: None,
+            panic_handler: None,
         }
     }
 }
@@ -62,6 +64,7 @@ impl fmt::Debug for Builder {
             .field("initializer", &self.initializer.is_some())
             .field("daemon", &self.daemon)
             .field("max_queued", &self.max_queued)
+            .field("panic_handler", &self.panic_handler.is_some())
             .finish()
     }
 }
@@ -194,6 +197,55 @@ impl Builder {
         self
     }
 
+    /// Receives the panics the pool catches that no handle can report,
+    /// each as a [`TaskError::Panicked`](crate::TaskError::Panicked) (its
+    /// [`panic_message`](crate::TaskError::panic_message) reads it):
+    ///
+    /// * a task (closure, future, periodic task, map) whose handle was
+    ///   dropped before the task finished, and which panicked;
+    /// * a done-callback ([`AsyncResult::add_done_callback`](crate::AsyncResult::add_done_callback))
+    ///   that panicked, wherever it ran;
+    /// * a waker the pool woke that panicked (a foreign executor's waker
+    ///   polling a handle, a waker woken by [`sleep`](crate::sleep) for a
+    ///   task of this pool);
+    /// * the `Drop` of a value the pool drops for you that panicked (the
+    ///   closure of a cancelled or refused task, a value nobody collects).
+    ///
+    /// A panic a handle does carry (its task panicked and the handle is
+    /// alive) is not reported here: `get` returns it.
+    ///
+    /// The handler runs on the thread that caught the panic (a worker, a
+    /// thread calling `cancel` or `add_done_callback`, a timer thread),
+    /// after the panic was contained: it cannot stop the pool, and a panic
+    /// inside the handler is itself contained and dropped. Keep it short.
+    ///
+    /// Default: no handler. The pool still contains these panics (no
+    /// worker dies, every handle still resolves) and drops them; std's
+    /// panic hook has already printed each one (with the thread's name)
+    /// when it happened, unless the program replaced that hook.
+    ///
+    /// ```
+    /// use futurepool::{Builder, TaskError};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let lost = Arc::new(Mutex::new(Vec::new()));
+    /// let log = lost.clone();
+    /// let pool = Builder::new()
+    ///     .num_threads(1)
+    ///     .panic_handler(move |e: &TaskError| {
+    ///         log.lock().unwrap().push(e.panic_message().unwrap_or("?").to_string())
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// drop(pool.submit(|| panic!("nobody is listening"))); // handle dropped
+    /// pool.wait_idle();
+    /// assert_eq!(*lost.lock().unwrap(), ["nobody is listening"]);
+    /// ```
+    pub fn panic_handler(mut self, f: impl Fn(&crate::TaskError) + Send + Sync + 'static) -> Self {
+        self.panic_handler = Some(Arc::new(f));
+        self
+    }
+
     /// Starts the workers.
     ///
     /// # Errors
@@ -243,6 +295,7 @@ impl Builder {
             locals.iter().map(|w| w.stealer()).collect(),
             self.max_queued,
             self.thread_name.clone(),
+            self.panic_handler.clone(),
         ));
         let startup = Arc::new(Startup::default());
 

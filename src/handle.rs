@@ -24,7 +24,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::error::TaskError;
-use crate::sync::{lock, AtomicU8, Mutex, MutexGuard, Ordering, Thread};
+use crate::sync::{lock, AtomicBool, AtomicU8, Mutex, MutexGuard, Ordering, Thread};
 
 pub(crate) const PENDING: u8 = 0;
 pub(crate) const RUNNING: u8 = 1;
@@ -100,6 +100,11 @@ impl<T> Slot<T> {
 /// The shared state of one task's outcome.
 pub(crate) struct Completion<T> {
     state: AtomicU8,
+    /// The task's handle was dropped before the outcome was published: a
+    /// panic then has nowhere to go and is reported (see `panics.rs`).
+    /// Written and read under the slot's lock; in the padding after
+    /// `state`, so it costs no space.
+    detached: AtomicBool,
     /// The pool a queued task belongs to (its registry's
     /// [`id`](crate::registry::Registry::id); 0 for anything else). Kept
     /// here, not in the task, because it fits in the padding after
@@ -135,6 +140,7 @@ impl<T> Completion<T> {
     fn with_state(state: u8, result: Option<Result<T, TaskError>>) -> Self {
         Completion {
             state: AtomicU8::new(state),
+            detached: AtomicBool::new(false),
             pool: 0,
             slot: Mutex::new(Slot {
                 result,
@@ -220,7 +226,16 @@ impl<T> Completion<T> {
         loop {
             let mut slot = lock(&self.slot);
             if !slot.has_callbacks() {
-                slot.result = Some(result);
+                let lost = match result {
+                    // Nobody can ever take it: report it instead.
+                    Err(TaskError::Panicked(payload)) if self.detached.load(Ordering::Relaxed) => {
+                        Some(payload)
+                    }
+                    result => {
+                        slot.result = Some(result);
+                        None
+                    }
+                };
                 // One store, not two read-modify-writes: the phase is final
                 // (no transition can succeed any more) and the flag bits
                 // only change under the slot's lock, which we hold, so
@@ -229,6 +244,9 @@ impl<T> Completion<T> {
                 self.state
                     .store((state & !LENT) | PUBLISHED, Ordering::Release);
                 self.wake_watchers(slot);
+                if let Some(payload) = lost {
+                    crate::panics::report(self.pool, payload);
+                }
                 return;
             }
             let callbacks = std::mem::take(&mut slot.watchers().callbacks);
@@ -255,6 +273,16 @@ impl<T> Completion<T> {
                 crate::panics::run_reporting(self.pool, || waker.wake());
             }
         }
+    }
+
+    /// The handle was dropped: if the outcome is not published yet, a
+    /// panic it turns out to be will be reported, not kept.
+    pub(crate) fn detach(&self) {
+        if self.is_published() {
+            return;
+        }
+        let _slot = lock(&self.slot);
+        self.detached.store(true, Ordering::Relaxed);
     }
 
     /// Runs `callback` once with the outcome: now, on this thread, if it is
@@ -696,6 +724,12 @@ impl<T: Send + 'static> AsyncResult<T> {
             },
             deadline,
         )
+    }
+}
+
+impl<T> Drop for AsyncResult<T> {
+    fn drop(&mut self) {
+        self.task.completion().detach();
     }
 }
 

@@ -10,9 +10,41 @@
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, Weak};
+
+use crate::error::TaskError;
 
 /// A caught panic's payload.
 pub(crate) type Payload = Box<dyn Any + Send + 'static>;
+
+/// What [`Builder::panic_handler`](crate::Builder::panic_handler) stores.
+pub(crate) type PanicHandler = Arc<dyn Fn(&TaskError) + Send + Sync + 'static>;
+
+/// The handlers of the pools that have one, by pool id. A panic can be
+/// caught on any thread (a worker, a canceller, a caller adding a callback
+/// to a finished handle, a timer thread) and only knows its pool's id; the
+/// list is read only when a panic is reported. Weak: the pool's registry
+/// owns its handler, and a dead entry is pruned at the next registration.
+static HANDLERS: Mutex<Vec<(u32, Weak<dyn Fn(&TaskError) + Send + Sync + 'static>)>> =
+    Mutex::new(Vec::new());
+
+/// Routes the contained panics of pool `pool` to `handler` from now on.
+pub(crate) fn register(pool: u32, handler: &PanicHandler) {
+    let mut handlers = HANDLERS.lock().unwrap_or_else(|e| e.into_inner());
+    handlers.retain(|(id, h)| *id != pool && h.strong_count() > 0);
+    handlers.push((pool, Arc::downgrade(handler)));
+}
+
+fn handler_of(pool: u32) -> Option<PanicHandler> {
+    if pool == 0 {
+        return None;
+    }
+    let handlers = HANDLERS.lock().unwrap_or_else(|e| e.into_inner());
+    handlers
+        .iter()
+        .find(|(id, _)| *id == pool)
+        .and_then(|(_, h)| h.upgrade())
+}
 
 /// How many nested panics (a payload whose drop panics with a payload
 /// whose drop panics, ...) are dropped before the rest is leaked.
@@ -35,8 +67,19 @@ pub(crate) fn run_reporting(pool: u32, f: impl FnOnce()) {
 
 /// Hands a contained panic to pool `pool`'s panic handler (if it has
 /// one), then drops the payload without letting its `Drop` unwind.
-pub(crate) fn report(_pool: u32, payload: Payload) {
-    forget_payload(payload);
+pub(crate) fn report(pool: u32, payload: Payload) {
+    let Some(handler) = handler_of(pool) else {
+        // The default: std's panic hook has already printed it.
+        forget_payload(payload);
+        return;
+    };
+    let error = TaskError::Panicked(payload);
+    if let Err(nested) = catch_unwind(AssertUnwindSafe(|| handler(&error))) {
+        forget_payload(nested);
+    }
+    if let Some(payload) = error.into_panic() {
+        forget_payload(payload);
+    }
 }
 
 /// Drops a panic payload, containing a panic in its `Drop` (and in that

@@ -63,6 +63,8 @@ pub(crate) struct Registry {
     thread_name: String,
     /// See [`id`](Registry::id).
     id: u32,
+    /// Where contained panics go (see `panics.rs`); kept alive here.
+    _panic_handler: Option<crate::panics::PanicHandler>,
 }
 
 /// The next pool's [`id`](Registry::id).
@@ -81,8 +83,13 @@ impl Registry {
         stealers: Vec<Stealer<JobRef>>,
         max_queued: Option<usize>,
         thread_name: String,
+        panic_handler: Option<crate::panics::PanicHandler>,
     ) -> Self {
         let n = stealers.len();
+        let id = next_id();
+        if let Some(handler) = &panic_handler {
+            crate::panics::register(id, handler);
+        }
         Registry {
             injector: Injector::new(),
             stealers: stealers.into_boxed_slice(),
@@ -99,7 +106,8 @@ impl Registry {
             idle: IdleWaiters::default(),
             timer: OnceCell::new(),
             thread_name,
-            id: next_id(),
+            id,
+            _panic_handler: panic_handler,
         }
     }
 

@@ -441,7 +441,12 @@ impl Polling {
 
     /// Whether this thread is polling an async task of pool `pool`.
     pub(crate) fn here(pool: u32) -> bool {
-        POLLING_POOL.with(|p| p.get() == pool)
+        Self::pool() == pool
+    }
+
+    /// The pool whose async task this thread is polling (0: none).
+    pub(crate) fn pool() -> u32 {
+        POLLING_POOL.with(std::cell::Cell::get)
     }
 }
 

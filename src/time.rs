@@ -85,6 +85,9 @@ pub struct Sleep {
 struct Alarm {
     fired: AtomicBool,
     waker: Mutex<Option<Waker>>,
+    /// The pool whose async task first polled the sleep (0: none), whose
+    /// panic handler hears of a waker that panics.
+    pool: u32,
 }
 
 impl Alarm {
@@ -92,7 +95,7 @@ impl Alarm {
         self.fired.store(true, Ordering::Release);
         let waker = self.waker.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(waker) = waker {
-            waker.wake();
+            crate::panics::run_reporting(self.pool, || waker.wake());
         }
     }
 }
@@ -132,6 +135,7 @@ impl Future for Sleep {
                 let alarm = Arc::new(Alarm {
                     fired: AtomicBool::new(false),
                     waker: Mutex::new(Some(cx.waker().clone())),
+                    pool: crate::task_async::Polling::pool(),
                 });
                 let ringer = alarm.clone();
                 match timer().schedule(self.deadline, Box::new(move || ringer.ring())) {

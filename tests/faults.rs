@@ -517,3 +517,80 @@ fn submitting_to_a_closed_pool_work_that_panics_on_drop_never_panics() {
     );
     assert_eq!(drops.load(Ordering::SeqCst), 8);
 }
+
+/// `Builder::panic_handler` receives the panics no handle can carry: a
+/// task (closure or future) whose handle was dropped before it finished, a
+/// done-callback (on a worker or on the caller), a waker the pool wakes.
+/// A panic a handle does carry is not reported. A handler that panics
+/// itself is contained.
+#[test]
+fn the_panic_handler_receives_panics_with_nowhere_to_go() {
+    use std::future::Future;
+    use std::sync::Mutex;
+    use std::task::{Context, Wake, Waker};
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = seen.clone();
+    let pool = Builder::new()
+        .num_threads(2)
+        .panic_handler(move |e: &TaskError| {
+            let msg = e.panic_message().unwrap_or("<not a string>").to_string();
+            log.lock().unwrap().push(msg);
+        })
+        .build()
+        .unwrap();
+
+    let (open, blocker) = gate();
+    drop(pool.submit(move || {
+        blocker();
+        panic!("detached task")
+    }));
+    open.send(()).unwrap();
+    drop(pool.spawn_async(async { panic!("detached future") }));
+    let kept = pool.submit(|| panic!("kept task"));
+    assert!(kept.get_timeout(LONG).unwrap_err().is_panic());
+
+    let (open, blocker) = gate();
+    let pending = pool.submit(blocker);
+    pending.add_done_callback(|_| panic!("callback on a worker"));
+    struct PanickingWaker;
+    impl Wake for PanickingWaker {
+        fn wake(self: Arc<Self>) {
+            panic!("waker")
+        }
+    }
+    let waker = Waker::from(Arc::new(PanickingWaker));
+    let mut polled = pool.submit(|| ());
+    let mut pending = std::pin::pin!(pending);
+    assert!(pending
+        .as_mut()
+        .poll(&mut Context::from_waker(&waker))
+        .is_pending());
+    open.send(()).unwrap();
+    assert!(polled.wait_timeout(LONG));
+    polled.add_done_callback(|_| panic!("callback on the caller"));
+    polled = pool.submit(|| ());
+    assert_eq!(polled.get_timeout(LONG), Ok(()));
+    assert!(pool.wait_idle_timeout(LONG));
+
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "callback on a worker",
+            "callback on the caller",
+            "detached future",
+            "detached task",
+            "waker"
+        ]
+    );
+
+    let pool = Builder::new()
+        .num_threads(1)
+        .panic_handler(|_| panic!("the handler itself"))
+        .build()
+        .unwrap();
+    drop(pool.submit(|| panic!("detached task")));
+    assert!(pool.wait_idle_timeout(LONG));
+    assert_eq!(pool.apply(|| 1), Ok(1));
+}
