@@ -17,16 +17,18 @@ use crate::error::TaskError;
 /// A caught panic's payload.
 pub(crate) type Payload = Box<dyn Any + Send + 'static>;
 
+/// The handler function, as [`Builder::panic_handler`](crate::Builder::panic_handler) takes it.
+type HandlerFn = dyn Fn(&TaskError) + Send + Sync + 'static;
+
 /// What [`Builder::panic_handler`](crate::Builder::panic_handler) stores.
-pub(crate) type PanicHandler = Arc<dyn Fn(&TaskError) + Send + Sync + 'static>;
+pub(crate) type PanicHandler = Arc<HandlerFn>;
 
 /// The handlers of the pools that have one, by pool id. A panic can be
 /// caught on any thread (a worker, a canceller, a caller adding a callback
 /// to a finished handle, a timer thread) and only knows its pool's id; the
 /// list is read only when a panic is reported. Weak: the pool's registry
 /// owns its handler, and a dead entry is pruned at the next registration.
-static HANDLERS: Mutex<Vec<(u32, Weak<dyn Fn(&TaskError) + Send + Sync + 'static>)>> =
-    Mutex::new(Vec::new());
+static HANDLERS: Mutex<Vec<(u32, Weak<HandlerFn>)>> = Mutex::new(Vec::new());
 
 /// Routes the contained panics of pool `pool` to `handler` from now on.
 pub(crate) fn register(pool: u32, handler: &PanicHandler) {
