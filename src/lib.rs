@@ -133,7 +133,7 @@ pub use bounded::TrySubmitError;
 pub use builder::Builder;
 pub use cancel::CancelToken;
 pub use error::{BuildError, BuildErrorKind, TaskError};
-pub use global::{global, submit};
+pub use global::{global, submit, try_global};
 pub use handle::AsyncResult;
 pub use map::{IMap, IMapUnordered};
 pub use pool::ThreadPool;

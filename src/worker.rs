@@ -477,8 +477,16 @@ pub(crate) fn run_inline(
     target: *const (),
     execute: impl FnOnce() -> Option<Outcome>,
 ) -> bool {
+    // Never nested on a worker whose stack is nearly spent: waits move to
+    // an overflow thread well before that, so this is a worker that could
+    // not start one (the process is out of threads). It leaves the task
+    // to the other workers rather than overflow its stack.
     let ctx = with_current(|ctx| match ctx {
-        Some(ctx) if ctx.registry.id() == pool && !ctx.registry.is_terminated() => {
+        Some(ctx)
+            if ctx.registry.id() == pool
+                && !ctx.registry.is_terminated()
+                && !ctx.stack_nearly_spent() =>
+        {
             Some(ctx.clone())
         }
         _ => None,
@@ -505,8 +513,12 @@ pub(crate) fn run_inline(
 /// (`Some(true)`), or finds none (`Some(false)`). `None` elsewhere.
 /// For waits that a worker must not block in (a full bounded queue).
 pub(crate) fn help_once(registry: &Registry) -> Option<bool> {
+    // Stack nearly spent (see `run_inline`): wait as a thread outside the
+    // pool does.
     let ctx = with_current(|ctx| match ctx {
-        Some(ctx) if std::ptr::eq(&*ctx.registry, registry) => Some(ctx.clone()),
+        Some(ctx) if std::ptr::eq(&*ctx.registry, registry) && !ctx.stack_nearly_spent() => {
+            Some(ctx.clone())
+        }
         _ => None,
     })?;
     match ctx.find_work() {
@@ -578,6 +590,15 @@ impl WorkerCtx {
         let used = self.stack_base.abs_diff(stack_position());
         let reserve = (self.stack_size / 4).max(STACK_RESERVE_MIN);
         used > self.stack_size.saturating_sub(reserve)
+    }
+
+    /// Whether nesting here has used half the reserve too: only a worker
+    /// that could not move its wait to an overflow thread gets this far,
+    /// and it must start no more work on this stack.
+    fn stack_nearly_spent(&self) -> bool {
+        let used = self.stack_base.abs_diff(stack_position());
+        let reserve = (self.stack_size / 4).max(STACK_RESERVE_MIN);
+        used > self.stack_size.saturating_sub(reserve / 2)
     }
 
     fn on_fresh_stack<R: Send>(&self, wait: impl FnOnce() -> R + Send) -> R {
