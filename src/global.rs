@@ -2,9 +2,9 @@
 
 use once_cell::sync::OnceCell;
 
-use crate::builder::Builder;
 use crate::error::BuildError;
 use crate::handle::AsyncResult;
+use crate::pool::builder::Builder;
 use crate::pool::ThreadPool;
 
 static GLOBAL: OnceCell<ThreadPool> = OnceCell::new();
