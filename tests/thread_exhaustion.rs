@@ -7,6 +7,7 @@
 //! root is exempt from it, so the child drops to `nobody` first). The
 //! limit cannot be lifted again, so the checks run in a child process: the
 //! test re-runs its own binary with an environment variable set.
+#![cfg(not(loom))] // libc is not a dev-dependency under loom
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
