@@ -142,22 +142,26 @@ impl<T> Completion<T> {
         self.pool
     }
 
+    #[inline]
     pub(crate) fn phase(&self) -> Phase {
         self.state.phase()
     }
 
     /// Done: finished, panicked, cancelled or refused (callbacks may still
     /// be running).
+    #[inline]
     pub(crate) fn is_ready(&self) -> bool {
         self.state.is_ready()
     }
 
     /// Published: callbacks registered before completion have run.
+    #[inline]
     pub(crate) fn is_published(&self) -> bool {
         self.state.is_published()
     }
 
     /// The value can be taken right now.
+    #[inline]
     pub(crate) fn is_available(&self) -> bool {
         self.state.is_available()
     }
@@ -278,6 +282,7 @@ impl<T> Completion<T> {
         match slot.result.take() {
             Some(result) => {
                 self.state.set_lent();
+                slot.watchers().callback_thread = Some(current_thread());
                 drop(slot);
                 run_callback(callback, &result);
                 self.publish(result);
@@ -346,31 +351,39 @@ impl<T> Completion<T> {
 
     /// The condition a waiter waits for: with `need_value`, the value can
     /// be taken; without, the task is done and its callbacks have run
-    /// (published), or, on the thread running those callbacks, done.
+    /// (published). On a thread running the task's own callbacks, either
+    /// holds as soon as the task is done: such a wait cannot wait for the
+    /// publication (or lend) that waits for it.
+    #[inline]
     pub(crate) fn met(&self, need_value: bool) -> bool {
-        if need_value {
-            return self.is_available();
-        }
-        if self.is_published() {
-            return true;
-        }
-        self.is_ready() && self.met_locked(&lock(&self.slot), false)
+        let met = if need_value {
+            self.is_available()
+        } else {
+            self.is_published()
+        };
+        met || (self.is_ready() && self.in_callbacks_here())
     }
 
     fn met_locked(&self, slot: &Slot<T>, need_value: bool) -> bool {
-        if need_value {
+        let met = if need_value {
             self.is_available()
         } else {
-            self.is_published() || (self.is_ready() && slot.on_callback_thread())
-        }
+            self.is_published()
+        };
+        met || (self.is_ready() && slot.on_callback_thread())
+    }
+
+    /// Whether the current thread runs this (done) task's callbacks now.
+    #[cold]
+    fn in_callbacks_here(&self) -> bool {
+        lock(&self.slot).on_callback_thread()
     }
 
     /// Whether the current thread is inside one of this task's callbacks
-    /// that run before publication: the value cannot be taken here (it is
-    /// being handed to the callbacks), and waiting for it would wait for
-    /// this thread.
+    /// while the value is out of reach (being handed to the callbacks, or
+    /// lent to a late one): waiting for it would wait for this thread.
     pub(crate) fn in_own_callback(&self) -> bool {
-        self.is_ready() && !self.is_published() && lock(&self.slot).on_callback_thread()
+        self.is_ready() && !self.is_available() && self.in_callbacks_here()
     }
 
     /// The handle's `Future::poll`: the value if available, else the
