@@ -80,10 +80,10 @@ impl Config {
         let sweep = match value("--sweep") {
             Some(v) => v
                 .split(',')
-                .map(|t| t.parse().expect("--sweep 1,2,4"))
+                .map(|t| t.parse().expect("--sweep 1,2,4,8"))
                 .collect(),
             None if quick => vec![threads],
-            None => vec![1, 2, 4],
+            None => vec![1, 2, 4, 8, 32, 128],
         };
         Config {
             quick,
