@@ -2,7 +2,7 @@
 //!
 //! Python's threads cannot do this: the GIL lets one thread run Python
 //! code at a time, so a CPU-bound job split across threads is no faster
-//! (the seeds: "Python threads should generally not be used for
+//! (as the Python documentation says, threads "should generally not be used for
 //! computationally intensive tasks"). Rust threads have no such lock.
 //!
 //! The job: count the primes below a limit by trial division, split into

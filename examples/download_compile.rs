@@ -1,6 +1,6 @@
 //! Download many pages concurrently, then compile them once all are in.
 //!
-//! Python (the seed's sketch, completed):
+//! Python (the sketch, completed):
 //!
 //! ```python
 //! q = Queue(maxsize=20)

@@ -1,6 +1,6 @@
 //! A TCP echo server whose connections are served by a futurepool pool.
 //!
-//! The seed (Python Cookbook):
+//! The Python original (Python Cookbook):
 //!
 //! ```python
 //! def echo_server(addr):
@@ -15,7 +15,7 @@
 //!
 //! Here the accept loop submits each connection to a pool of 128 workers
 //! (`--workers N` to change it), bound to 127.0.0.1 only. Each connection
-//! is a cancellable task (the seeds' `IOTask` pattern: reads with a timeout,
+//! is a cancellable task (Python's `IOTask` pattern: reads with a timeout,
 //! checking the token between them), so [`EchoServer::shutdown`] can stop
 //! the server cleanly: stop accepting, cancel every connection, join every
 //! thread. `tests/echo_server.rs` drives this same code with real clients.

@@ -2,8 +2,8 @@
 
 use once_cell::sync::OnceCell;
 
-use crate::builder::Builder;
 use crate::handle::AsyncResult;
+use crate::pool::builder::Builder;
 use crate::pool::ThreadPool;
 
 static GLOBAL: OnceCell<ThreadPool> = OnceCell::new();

@@ -99,45 +99,29 @@
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
-mod block_on;
-mod bounded;
-mod builder;
-mod cancel;
+mod bulk;
+mod core;
 mod error;
+mod future;
 mod global;
 mod handle;
-mod idle;
-mod inplace;
-mod job;
-mod map;
 mod pool;
-mod priority;
-mod registry;
-mod schedule;
-mod scope;
-mod sleep;
-mod stats;
-mod sync;
-mod task_async;
-mod time;
-mod timer;
-mod wait;
-mod worker;
+mod timers;
 
 #[cfg(all(test, loom))]
-mod loom_tests;
+mod loom;
 
-pub use block_on::block_on;
-pub use bounded::TrySubmitError;
-pub use builder::Builder;
-pub use cancel::CancelToken;
+pub use bulk::map::{IMap, IMapUnordered};
+pub use bulk::scope::{Scope, ScopedHandle};
+pub use bulk::wait_many::{as_completed, wait, AsCompleted, ReturnWhen};
 pub use error::{BuildError, BuildErrorKind, TaskError};
+pub use future::block_on::block_on;
+pub use future::task::spawn_async;
 pub use global::{global, submit};
 pub use handle::AsyncResult;
-pub use map::{IMap, IMapUnordered};
+pub use pool::bounded::TrySubmitError;
+pub use pool::builder::Builder;
+pub use pool::cancel::CancelToken;
+pub use pool::stats::PoolStats;
 pub use pool::ThreadPool;
-pub use scope::{Scope, ScopedHandle};
-pub use stats::PoolStats;
-pub use task_async::spawn_async;
-pub use time::{sleep, sleep_until, Sleep};
-pub use wait::{as_completed, wait, AsCompleted, ReturnWhen};
+pub use timers::sleep::{sleep, sleep_until, Sleep};

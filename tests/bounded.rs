@@ -1,13 +1,13 @@
 //! `Builder::max_queued`, blocking `submit` on a full queue, `try_submit`.
 
-mod seeds_support;
+mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
+use common::{hold_workers, LONG};
 use futurepool::{BuildErrorKind, Builder, TaskError, ThreadPool, TrySubmitError};
-use seeds_support::{hold_workers, BOUND};
 
 fn bounded(threads: usize, max: usize) -> ThreadPool {
     Builder::new()
@@ -35,11 +35,11 @@ fn try_submit_on_a_full_queue_gives_the_closure_back() {
     assert_eq!(refused.to_string(), "the pool's queue is full");
     assert_eq!(pool.stats().queued, 2);
     held.release();
-    assert_eq!(a.get_timeout(BOUND), Ok(1));
-    assert_eq!(b.get_timeout(BOUND), Ok(2));
+    assert_eq!(a.get_timeout(LONG), Ok(1));
+    assert_eq!(b.get_timeout(LONG), Ok(2));
     // Room again, and the refused closure was never lost.
     let f = refused.into_inner();
-    assert_eq!(pool.try_submit(f).unwrap().get_timeout(BOUND), Ok(3));
+    assert_eq!(pool.try_submit(f).unwrap().get_timeout(LONG), Ok(3));
 }
 
 #[test]
@@ -62,7 +62,7 @@ fn an_unbounded_pool_is_never_full() {
     held.release();
     let sum: i32 = handles
         .into_iter()
-        .map(|h| h.get_timeout(BOUND).unwrap())
+        .map(|h| h.get_timeout(LONG).unwrap())
         .sum();
     assert_eq!(sum, 499_500);
 }
@@ -85,9 +85,9 @@ fn submit_on_a_full_queue_blocks_until_a_worker_makes_room() {
     // could pass this check by luck, never fail it by mistake.)
     assert!(returned.recv_timeout(Duration::from_millis(50)).is_err());
     held.release();
-    returned.recv_timeout(BOUND).unwrap();
-    assert_eq!(first.get_timeout(BOUND), Ok(1));
-    assert_eq!(submitter.join().unwrap().get_timeout(BOUND), Ok(2));
+    returned.recv_timeout(LONG).unwrap();
+    assert_eq!(first.get_timeout(LONG), Ok(1));
+    assert_eq!(submitter.join().unwrap().get_timeout(LONG), Ok(2));
 }
 
 #[test]
@@ -104,10 +104,10 @@ fn closing_wakes_a_blocked_submitter_with_pool_closed() {
     pool.close();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || tx.send(submitter.join().unwrap()));
-    let refused = rx.recv_timeout(BOUND).unwrap();
-    assert_eq!(refused.get_timeout(BOUND), Err(TaskError::PoolClosed));
+    let refused = rx.recv_timeout(LONG).unwrap();
+    assert_eq!(refused.get_timeout(LONG), Err(TaskError::PoolClosed));
     held.release();
-    assert_eq!(queued.get_timeout(BOUND), Ok(1), "queued work still runs");
+    assert_eq!(queued.get_timeout(LONG), Ok(1), "queued work still runs");
 }
 
 #[test]
@@ -119,7 +119,7 @@ fn a_task_submitting_to_its_own_full_pool_does_not_deadlock() {
         let handles: Vec<_> = (0..50).map(|i| inner.submit(move || i)).collect();
         handles.into_iter().map(|h| h.get().unwrap()).sum::<i32>()
     });
-    assert_eq!(outer.get_timeout(BOUND), Ok(1225));
+    assert_eq!(outer.get_timeout(LONG), Ok(1225));
 }
 
 #[test]
@@ -140,7 +140,7 @@ fn many_producers_on_a_bounded_pool_lose_nothing() {
     for p in producers {
         p.join().unwrap();
     }
-    assert!(pool.wait_idle_timeout(BOUND));
+    assert!(pool.wait_idle_timeout(LONG));
     assert_eq!(done.load(Ordering::SeqCst), 2000);
     assert_eq!(pool.stats().queued, 0);
     assert_eq!(pool.stats().completed, 2000);
@@ -154,8 +154,8 @@ fn terminate_frees_the_places_of_the_tasks_it_cancels() {
     let b = pool.submit(|| 2);
     assert!(pool.try_submit(|| 3).unwrap_err().is_full());
     pool.terminate();
-    assert_eq!(a.get_timeout(BOUND), Err(TaskError::Cancelled));
-    assert_eq!(b.get_timeout(BOUND), Err(TaskError::Cancelled));
+    assert_eq!(a.get_timeout(LONG), Err(TaskError::Cancelled));
+    assert_eq!(b.get_timeout(LONG), Err(TaskError::Cancelled));
     held.release();
     assert!(matches!(
         pool.try_submit(|| 4),
@@ -170,5 +170,5 @@ fn priorities_respect_the_bound_too() {
     let a = pool.submit_with_priority(3, || 1);
     assert!(pool.try_submit(|| 2).unwrap_err().is_full());
     held.release();
-    assert_eq!(a.get_timeout(BOUND), Ok(1));
+    assert_eq!(a.get_timeout(LONG), Ok(1));
 }

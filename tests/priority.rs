@@ -2,12 +2,12 @@
 //! outside work, oldest first among equals. Order is proven by holding
 //! the only worker with a gate while the queue fills.
 
-mod seeds_support;
+mod common;
 
 use std::sync::{Arc, Mutex};
 
+use common::{hold_workers, LONG};
 use futurepool::{TaskError, ThreadPool};
-use seeds_support::{hold_workers, BOUND};
 
 #[test]
 fn queued_prioritized_tasks_start_highest_first_and_fifo_among_equals() {
@@ -26,7 +26,7 @@ fn queued_prioritized_tasks_start_highest_first_and_fifo_among_equals() {
         .collect();
     held.release();
     for h in handles {
-        h.get_timeout(BOUND).unwrap();
+        h.get_timeout(LONG).unwrap();
     }
     let mut expected: Vec<(i32, usize)> = priorities.iter().copied().zip(0..).collect();
     expected.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -51,7 +51,7 @@ fn plain_submissions_count_as_priority_zero() {
     ];
     held.release();
     for h in handles {
-        h.get_timeout(BOUND).unwrap();
+        h.get_timeout(LONG).unwrap();
     }
     assert_eq!(
         *order.lock().unwrap(),
@@ -78,7 +78,7 @@ fn many_threads_submitting_with_priorities_lose_nothing() {
     let mut sum = 0;
     for s in submitters {
         for h in s.join().unwrap() {
-            sum += h.get_timeout(BOUND).unwrap();
+            sum += h.get_timeout(LONG).unwrap();
         }
     }
     let expected: i32 = (0..4)
@@ -93,10 +93,10 @@ fn terminate_cancels_queued_prioritized_tasks() {
     let held = hold_workers(&pool);
     let queued = pool.submit_with_priority(9, || 1);
     pool.terminate();
-    assert_eq!(queued.get_timeout(BOUND), Err(TaskError::Cancelled));
+    assert_eq!(queued.get_timeout(LONG), Err(TaskError::Cancelled));
     held.release();
     assert_eq!(
-        pool.submit_with_priority(1, || 2).get_timeout(BOUND),
+        pool.submit_with_priority(1, || 2).get_timeout(LONG),
         Err(TaskError::PoolClosed)
     );
     pool.join();
@@ -122,7 +122,7 @@ fn a_queued_prioritized_task_can_be_cancelled() {
     let kept = pool.submit_with_priority(4, || "kept");
     assert!(doomed.cancel());
     held.release();
-    assert_eq!(kept.get_timeout(BOUND), Ok("kept"));
+    assert_eq!(kept.get_timeout(LONG), Ok("kept"));
     assert_eq!(doomed.get(), Err(TaskError::Cancelled));
     pool.wait_idle();
     let stats = pool.stats();

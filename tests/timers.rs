@@ -1,19 +1,19 @@
 //! Delayed and periodic tasks: `submit_after`, `submit_periodic`. Every
 //! wait is bounded; order is proven with gates and recorded sequences.
 
-mod seeds_support;
+mod common;
 
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{hold_workers, LONG};
 use futurepool::{TaskError, ThreadPool};
-use seeds_support::{hold_workers, BOUND};
 
-/// Polls `cond` for up to BOUND; false if it never held.
+/// Polls `cond` for up to LONG; false if it never held.
 fn eventually(mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + BOUND;
+    let end = Instant::now() + LONG;
     while Instant::now() < end {
         if cond() {
             return true;
@@ -30,7 +30,7 @@ fn a_delayed_task_runs_no_earlier_than_its_delay() {
     let delay = Duration::from_millis(30);
     let handle = pool.submit_after(delay, move || start.elapsed());
     assert!(!handle.ready());
-    let elapsed = handle.get_timeout(BOUND).unwrap();
+    let elapsed = handle.get_timeout(LONG).unwrap();
     assert!(elapsed >= delay, "ran after {elapsed:?}");
 }
 
@@ -55,7 +55,7 @@ fn timers_fire_in_deadline_order() {
     ));
     held.release();
     for h in handles {
-        h.get_timeout(BOUND).unwrap();
+        h.get_timeout(LONG).unwrap();
     }
     assert_eq!(*order.lock().unwrap(), [0, 10, 20, 30, 40]);
 }
@@ -94,12 +94,12 @@ fn closing_the_pool_ends_pending_timers() {
         ControlFlow::<u32>::Continue(())
     });
     pool.close();
-    assert_eq!(delayed.get_timeout(BOUND), Err(TaskError::Cancelled));
-    assert_eq!(periodic.get_timeout(BOUND), Err(TaskError::Cancelled));
+    assert_eq!(delayed.get_timeout(LONG), Err(TaskError::Cancelled));
+    assert_eq!(periodic.get_timeout(LONG), Err(TaskError::Cancelled));
     pool.join();
     assert_eq!(pool.stats().scheduled, 0);
     assert_eq!(
-        pool.submit_after(Duration::ZERO, || 2).get_timeout(BOUND),
+        pool.submit_after(Duration::ZERO, || 2).get_timeout(LONG),
         Err(TaskError::PoolClosed)
     );
     // A joined thread can linger in /proc for a moment while the kernel
@@ -116,7 +116,7 @@ fn terminate_ends_pending_timers_too() {
     let pool = ThreadPool::new(1).unwrap();
     let delayed = pool.submit_after(Duration::from_secs(3600), || 1);
     pool.terminate();
-    assert_eq!(delayed.get_timeout(BOUND), Err(TaskError::Cancelled));
+    assert_eq!(delayed.get_timeout(LONG), Err(TaskError::Cancelled));
 }
 
 #[test]
@@ -131,7 +131,7 @@ fn a_periodic_task_runs_until_it_breaks() {
             ControlFlow::Continue(())
         }
     });
-    assert_eq!(handle.get_timeout(BOUND), Ok(5));
+    assert_eq!(handle.get_timeout(LONG), Ok(5));
     pool.wait_idle();
     assert_eq!(pool.stats().completed, 5, "one completed count per run");
 }
@@ -157,7 +157,7 @@ fn periodic_runs_never_overlap_even_when_they_overrun() {
             ControlFlow::Continue(())
         }
     });
-    assert_eq!(handle.get_timeout(BOUND), Ok(10));
+    assert_eq!(handle.get_timeout(LONG), Ok(10));
     assert_eq!(overlaps.load(Ordering::SeqCst), 0);
 }
 
@@ -175,7 +175,7 @@ fn cancelling_a_periodic_task_between_runs_stops_it_and_drops_its_closure() {
     });
     assert!(handle.cancel());
     assert_eq!(Arc::strong_count(&captured), 1);
-    assert_eq!(handle.get_timeout(BOUND), Err(TaskError::Cancelled));
+    assert_eq!(handle.get_timeout(LONG), Err(TaskError::Cancelled));
     assert_eq!(runs.load(Ordering::SeqCst), 0);
     assert_eq!(pool.stats().scheduled, 0);
 }
@@ -194,11 +194,11 @@ fn cancelling_a_periodic_task_during_a_run_ends_it_when_the_run_returns() {
         finish.lock().unwrap().recv().unwrap();
         ControlFlow::<()>::Continue(())
     });
-    in_run.recv_timeout(BOUND).unwrap();
+    in_run.recv_timeout(LONG).unwrap();
     assert!(handle.running());
     assert!(!handle.cancel(), "running: stop requested, not yet stopped");
     finish_tx.send(()).unwrap();
-    assert_eq!(handle.get_timeout(BOUND), Err(TaskError::Cancelled));
+    assert_eq!(handle.get_timeout(LONG), Err(TaskError::Cancelled));
     assert_eq!(runs.load(Ordering::SeqCst), 1, "no run after the cancel");
 }
 
@@ -213,7 +213,7 @@ fn a_panicking_periodic_task_stops_with_the_panic() {
         }
         ControlFlow::Continue(())
     });
-    let err = handle.get_timeout(BOUND).unwrap_err();
+    let err = handle.get_timeout(LONG).unwrap_err();
     assert_eq!(err.panic_message(), Some("tick 3"));
 }
 
@@ -230,9 +230,9 @@ fn a_zero_period_runs_back_to_back_without_starving_other_work() {
         }
     });
     // Other work still gets its turn on the single worker.
-    assert_eq!(pool.submit(|| 5).get_timeout(BOUND), Ok(5));
+    assert_eq!(pool.submit(|| 5).get_timeout(LONG), Ok(5));
     stop.store(true, Ordering::SeqCst);
-    assert_eq!(spinner.get_timeout(BOUND), Ok(()));
+    assert_eq!(spinner.get_timeout(LONG), Ok(()));
 }
 
 #[test]
@@ -300,7 +300,7 @@ fn a_timer_submitted_while_the_pool_closes_still_ends_and_join_returns() {
         };
         pool.close();
         let handle = submitter.join().unwrap();
-        let outcome = handle.get_timeout(BOUND).unwrap_err();
+        let outcome = handle.get_timeout(LONG).unwrap_err();
         assert!(
             matches!(outcome, TaskError::Cancelled | TaskError::PoolClosed),
             "{outcome:?}"
@@ -310,7 +310,7 @@ fn a_timer_submitted_while_the_pool_closes_still_ends_and_join_returns() {
             pool.join();
             done_tx.send(()).unwrap();
         });
-        done.recv_timeout(BOUND)
+        done.recv_timeout(LONG)
             .expect("join returns: the timer thread was stopped");
     }
 }

@@ -1,0 +1,390 @@
+//! The shared state of one task's outcome ([`Completion`]), which every
+//! task, whatever its closure type, carries: the state word (`state.rs`,
+//! which owns the phases and their transitions) and a small
+//! mutex-protected slot for the result, the waiters and the callbacks.
+//!
+//! Only the thread that wins a transition into a final phase owns the
+//! result; it runs the done-callbacks with a reference to it and then
+//! *publishes* it into the slot. Threads waiting for the task to be done
+//! (`wait`) are woken as soon as it is ready, before the callbacks run (as
+//! Python's futures do), so a callback may itself wait on the task; those
+//! waiting for the value (`get`) are woken at publication. A callback added
+//! after publication borrows the result out of the slot (LENT) and puts it
+//! back; takers wait while it is lent. User code (callbacks, the task
+//! itself) never runs under the slot's lock.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+
+use crate::core::state::{Abort, Claim, Phase, State};
+use crate::core::sync::{lock, Mutex, MutexGuard, Thread};
+use crate::error::TaskError;
+
+/// A done-callback, as given to [`AsyncResult::add_done_callback`](crate::AsyncResult::add_done_callback).
+pub(crate) type Callback<T> = Box<dyn FnOnce(&Result<T, TaskError>) + Send + 'static>;
+
+/// Something woken when a result is published.
+pub(crate) enum Waiter {
+    /// A blocked thread (get, wait, or a worker helping while it waits).
+    Thread(Thread),
+    /// Another waiter (`as_completed`, `wait`), told which handle is done.
+    Signal(Arc<dyn Signal>, usize),
+}
+
+/// A multi-handle waiter, notified with the token it registered with.
+pub(crate) trait Signal: Send + Sync {
+    fn signal(&self, token: usize);
+}
+
+impl Waiter {
+    fn wake(self) {
+        match self {
+            Waiter::Thread(t) => t.unpark(),
+            Waiter::Signal(s, token) => s.signal(token),
+        }
+    }
+}
+
+struct Slot<T> {
+    result: Option<Result<T, TaskError>>,
+    /// Whoever waits or listens. Most tasks are collected without ever
+    /// blocking (the value is there, or the waiting worker runs the task
+    /// itself), so this lives in its own allocation, made on first use: the
+    /// task stays small (memory per queued task, copying it into its `Arc`)
+    /// and publishing an unobserved task touches no vectors.
+    watchers: Option<Box<Watchers<T>>>,
+}
+
+struct Watchers<T> {
+    waiters: Vec<Waiter>,
+    callbacks: Vec<Callback<T>>,
+    /// The waker of the one task polling the handle as a future.
+    future_waker: Option<Waker>,
+}
+
+impl<T> Watchers<T> {
+    /// Takes the threads out of the waiters, leaving the signals.
+    fn take_threads(&mut self) -> Vec<Thread> {
+        let mut threads = Vec::new();
+        self.waiters.retain(|w| match w {
+            Waiter::Thread(t) => {
+                threads.push(t.clone());
+                false
+            }
+            Waiter::Signal(..) => true,
+        });
+        threads
+    }
+}
+
+impl<T> Slot<T> {
+    fn watchers(&mut self) -> &mut Watchers<T> {
+        self.watchers.get_or_insert_with(|| {
+            Box::new(Watchers {
+                waiters: Vec::new(),
+                callbacks: Vec::new(),
+                future_waker: None,
+            })
+        })
+    }
+
+    fn has_callbacks(&self) -> bool {
+        self.watchers
+            .as_ref()
+            .is_some_and(|w| !w.callbacks.is_empty())
+    }
+}
+
+/// The shared state of one task's outcome.
+pub(crate) struct Completion<T> {
+    state: State,
+    /// The pool a queued task belongs to (its registry's
+    /// [`id`](crate::core::registry::Registry::id); 0 for anything else).
+    /// Kept here, not in the task, because it fits in the padding after
+    /// the state byte: 16 bytes less per queued task (W6 in the benchmark
+    /// suite).
+    pool: u32,
+    slot: Mutex<Slot<T>>,
+}
+
+impl<T> Completion<T> {
+    /// A pending completion of a task that belongs to no pool's queues.
+    pub(crate) fn new() -> Self {
+        Self::new_in(0)
+    }
+
+    /// A pending completion of a task queued on pool `pool`.
+    pub(crate) fn new_in(pool: u32) -> Self {
+        Completion {
+            state: State::pending(),
+            pool,
+            slot: Mutex::new(Slot {
+                result: None,
+                watchers: None,
+            }),
+        }
+    }
+
+    /// A completion that is already over (e.g. a submission refused because
+    /// the pool is closed).
+    pub(crate) fn new_done(result: Result<T, TaskError>) -> Self {
+        Completion {
+            state: State::published(Phase::of(&result)),
+            pool: 0,
+            slot: Mutex::new(Slot {
+                result: Some(result),
+                watchers: None,
+            }),
+        }
+    }
+
+    /// The pool given to [`new_in`](Completion::new_in), else 0.
+    pub(crate) fn pool(&self) -> u32 {
+        self.pool
+    }
+
+    pub(crate) fn phase(&self) -> Phase {
+        self.state.phase()
+    }
+
+    /// Done: finished, panicked, cancelled or refused (callbacks may still
+    /// be running).
+    pub(crate) fn is_ready(&self) -> bool {
+        self.state.is_ready()
+    }
+
+    /// Published: callbacks registered before completion have run.
+    #[cfg_attr(not(loom), allow(dead_code))] // read by the loom models
+    pub(crate) fn is_published(&self) -> bool {
+        self.state.is_published()
+    }
+
+    /// The value can be taken right now.
+    pub(crate) fn is_available(&self) -> bool {
+        self.state.is_available()
+    }
+
+    /// See [`State::claim`]: the winner runs the task and must
+    /// [`finish`](Completion::finish) it.
+    pub(crate) fn claim(&self) -> Claim {
+        self.state.claim()
+    }
+
+    /// See [`State::start_shared`].
+    pub(crate) fn start_shared(&self) {
+        self.state.start_shared();
+    }
+
+    /// See [`State::pause`]: a periodic task's run returned, and the task
+    /// waits for its next one.
+    pub(crate) fn pause(&self) {
+        self.state.pause();
+    }
+
+    /// Ends a task that has not started with `error` (CANCELLED for
+    /// `Cancelled`, else FAILED). The winner calls `release` (to drop what
+    /// the task captured) before anyone is told; a panic there is
+    /// contained, so a captured value whose `Drop` panics cannot keep the
+    /// handle from resolving nor unwind into the canceller.
+    pub(crate) fn abort(&self, error: TaskError, release: impl FnOnce()) -> Abort {
+        let answer = self.state.abort(Phase::of_abort(&error));
+        if answer == Abort::Won {
+            let _ = catch_unwind(AssertUnwindSafe(release));
+            self.publish(Err(error));
+        }
+        answer
+    }
+
+    /// Called by the owner of a RUNNING task when it is over. A task that
+    /// stopped because it was cancelled ends CANCELLED, not FAILED.
+    pub(crate) fn finish(&self, result: Result<T, TaskError>) {
+        self.state.finish(Phase::of(&result));
+        self.publish(result);
+    }
+
+    /// [`finish`](Completion::finish) for a task run by the thread that is
+    /// about to take its value (a `get` running its own task): the phase
+    /// change, the publication and the take in one locked step, the value
+    /// handed straight back instead of through the slot (which is left
+    /// empty, as after any take). Nobody else can want the value: the
+    /// handle is not `Clone`, and its holder is the one taking. With
+    /// callbacks queued (they must see the value) it finishes normally and
+    /// returns `None`; the caller then takes the value from the slot.
+    pub(crate) fn finish_and_take(
+        &self,
+        result: Result<T, TaskError>,
+    ) -> Option<Result<T, TaskError>> {
+        let slot = lock(&self.slot);
+        if slot.has_callbacks() {
+            drop(slot);
+            self.finish(result);
+            return None;
+        }
+        self.state.finish_published(Phase::of(&result));
+        self.wake_watchers(slot);
+        Some(result)
+    }
+
+    /// Runs the pending callbacks with `result`, then puts it into the slot
+    /// and wakes every waiter. The caller owns `result`: it moved the task
+    /// into a final phase, or it borrowed the result (LENT).
+    fn publish(&self, result: Result<T, TaskError>) {
+        let mut early_woken = false;
+        loop {
+            let mut slot = lock(&self.slot);
+            if !slot.has_callbacks() {
+                slot.result = Some(result);
+                self.state.set_published();
+                self.wake_watchers(slot);
+                return;
+            }
+            // Threads waiting for the task to be done may go now: it is
+            // ready, and a callback may be waiting for one of them (or be
+            // one of them). Threads that want the value look again, find
+            // it not yet available and register again.
+            let threads = if early_woken {
+                Vec::new()
+            } else {
+                early_woken = true;
+                slot.watchers().take_threads()
+            };
+            let callbacks = std::mem::take(&mut slot.watchers().callbacks);
+            drop(slot);
+            for thread in threads {
+                thread.unpark();
+            }
+            for callback in callbacks {
+                run_callback(callback, &result);
+            }
+        }
+    }
+
+    /// Takes the watchers out of the (just published) slot, unlocks it, and
+    /// wakes them. Only with no callbacks queued, so none is lost.
+    fn wake_watchers(&self, mut slot: MutexGuard<'_, Slot<T>>) {
+        let watchers = slot.watchers.take();
+        drop(slot);
+        if let Some(watchers) = watchers {
+            for waiter in watchers.waiters {
+                waiter.wake();
+            }
+            if let Some(waker) = watchers.future_waker {
+                // A foreign executor's waker is user code: its panic must
+                // not unwind into the worker (or canceller) that completed
+                // the task.
+                let _ = catch_unwind(AssertUnwindSafe(|| waker.wake()));
+            }
+        }
+    }
+
+    /// Runs `callback` once with the outcome: now, on this thread, if it is
+    /// published; otherwise later, on the thread that completes the task.
+    pub(crate) fn add_callback(&self, callback: Callback<T>) {
+        let mut slot = lock(&self.slot);
+        if !self.state.is_available() {
+            // Not published, or lent: whoever holds the result runs queued
+            // callbacks before it publishes (or returns) the result.
+            slot.watchers().callbacks.push(callback);
+            return;
+        }
+        match slot.result.take() {
+            Some(result) => {
+                self.state.set_lent();
+                drop(slot);
+                run_callback(callback, &result);
+                self.publish(result);
+            }
+            None => {
+                drop(slot);
+                run_callback(callback, &Err(TaskError::ResultTaken));
+            }
+        }
+    }
+
+    /// Takes the value if it is available now.
+    pub(crate) fn try_take(&self) -> Option<Result<T, TaskError>> {
+        let mut slot = lock(&self.slot);
+        if !self.is_available() {
+            return None;
+        }
+        Some(slot.result.take().unwrap_or(Err(TaskError::ResultTaken)))
+    }
+
+    /// Registers `waiter` to be woken when the condition may hold (see
+    /// [`met`](Completion::met)). Returns false (and drops the waiter) if
+    /// it already holds, so the caller need not sleep. A thread registers
+    /// at most once.
+    pub(crate) fn register(&self, waiter: Waiter, need_value: bool) -> bool {
+        let mut slot = lock(&self.slot);
+        if self.met(need_value) {
+            return false;
+        }
+        let waiters = &mut slot.watchers().waiters;
+        if let Waiter::Thread(t) = &waiter {
+            let id = t.id();
+            let known = waiters
+                .iter()
+                .any(|w| matches!(w, Waiter::Thread(o) if o.id() == id));
+            if known {
+                return true;
+            }
+        }
+        waiters.push(waiter);
+        true
+    }
+
+    /// Forgets a waiting thread that gave up (timed out).
+    pub(crate) fn deregister_thread(&self, thread: &Thread) {
+        let id = thread.id();
+        if let Some(watchers) = lock(&self.slot).watchers.as_mut() {
+            watchers
+                .waiters
+                .retain(|w| !matches!(w, Waiter::Thread(o) if o.id() == id));
+        }
+    }
+
+    /// Forgets `signal`'s registration with `token`. Matched by both: two
+    /// multi-waiters (say two `wait` calls on the same handles) use the same
+    /// tokens, and one giving up must not unregister the other.
+    pub(crate) fn deregister_signal(&self, signal: &Arc<dyn Signal>, token: usize) {
+        let target = Arc::as_ptr(signal) as *const ();
+        if let Some(watchers) = lock(&self.slot).watchers.as_mut() {
+            watchers.waiters.retain(|w| {
+                !matches!(w, Waiter::Signal(s, t)
+                    if *t == token && Arc::as_ptr(s) as *const () == target)
+            });
+        }
+    }
+
+    /// The condition a waiter waits for: with `need_value`, the value can
+    /// be taken; without, the task is done (ready).
+    pub(crate) fn met(&self, need_value: bool) -> bool {
+        if need_value {
+            self.is_available()
+        } else {
+            self.is_ready()
+        }
+    }
+
+    /// The handle's `Future::poll`: the value if available, else the
+    /// waker is kept for the publication.
+    pub(crate) fn poll_take(&self, waker: &Waker) -> Poll<Result<T, TaskError>> {
+        let mut slot = lock(&self.slot);
+        if self.is_available() {
+            return Poll::Ready(slot.result.take().unwrap_or(Err(TaskError::ResultTaken)));
+        }
+        let watchers = slot.watchers();
+        match &watchers.future_waker {
+            Some(old) if old.will_wake(waker) => {}
+            _ => watchers.future_waker = Some(waker.clone()),
+        }
+        Poll::Pending
+    }
+}
+
+fn run_callback<T>(callback: Callback<T>, result: &Result<T, TaskError>) {
+    // A panicking callback must not take the completing thread (a worker,
+    // or a user thread calling cancel) down with it, nor skip the others.
+    let _ = catch_unwind(AssertUnwindSafe(|| callback(result)));
+}

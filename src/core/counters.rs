@@ -1,0 +1,125 @@
+//! The per-worker counters workers bump as they run tasks, and
+//! [`Outcome`], what one queue entry came to. Summed into the public
+//! [`PoolStats`](crate::PoolStats) by `pool/stats.rs`.
+//!
+//! Cheap enough to leave on: each worker owns one cache-line-aligned block
+//! of counters that only it writes (a plain load + store, no locked
+//! read-modify-write, no line shared with other writers). Nothing is
+//! counted on the submit path.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::TaskError;
+
+/// What became of one queue entry when a worker took it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The task ran and returned a value (for a periodic task: one run).
+    Completed,
+    /// The task ran and panicked.
+    Panicked,
+    /// The task ended cancelled: it saw its token, or the entry belonged to
+    /// a task cancelled before it started.
+    Cancelled,
+    /// Nothing to count: the task had already run elsewhere (a waiting
+    /// worker ran it in place) or was refused.
+    Skipped,
+}
+
+impl Outcome {
+    /// What the statistics count for a task that ran to this result.
+    pub(crate) fn of<T>(result: &Result<T, TaskError>) -> Outcome {
+        match result {
+            Ok(_) => Outcome::Completed,
+            Err(TaskError::Cancelled) => Outcome::Cancelled,
+            Err(_) => Outcome::Panicked,
+        }
+    }
+}
+
+/// One worker's counters. Written only by that worker.
+///
+/// Every entry a worker takes is counted twice: `started` before it runs,
+/// and one outcome after, so `running` (started minus outcomes) needs no
+/// gauge of its own: two plain stores per task in all.
+#[repr(align(128))]
+#[derive(Default)]
+pub(crate) struct WorkerCounters {
+    started: AtomicU64,
+    completed: AtomicU64,
+    panicked: AtomicU64,
+    cancelled: AtomicU64,
+    /// Entries of tasks that had already run elsewhere (in place, by a
+    /// waiting worker) or were refused: they end nothing.
+    skipped: AtomicU64,
+    stolen: AtomicU64,
+    /// Odd while the worker is active (looking for or running work), even
+    /// while it is parked for lack of work; bumped at each change. See
+    /// `pool/idle.rs`.
+    pub(crate) activity: AtomicU64,
+}
+
+/// The counters of one worker, read at one moment.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Counts {
+    pub(crate) started: u64,
+    pub(crate) completed: u64,
+    pub(crate) panicked: u64,
+    pub(crate) cancelled: u64,
+    pub(crate) skipped: u64,
+    pub(crate) stolen: u64,
+}
+
+/// A single-writer increment: a plain load and store, no locked RMW.
+#[inline]
+fn bump(counter: &AtomicU64) {
+    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
+impl WorkerCounters {
+    pub(crate) fn new() -> Self {
+        WorkerCounters {
+            // Workers start active: they look for work before they park.
+            activity: AtomicU64::new(1),
+            ..Default::default()
+        }
+    }
+
+    #[inline]
+    pub(crate) fn count(&self, outcome: Outcome) {
+        match outcome {
+            Outcome::Completed => bump(&self.completed),
+            Outcome::Panicked => bump(&self.panicked),
+            Outcome::Cancelled => bump(&self.cancelled),
+            Outcome::Skipped => bump(&self.skipped),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn stolen(&self) {
+        bump(&self.stolen);
+    }
+
+    /// Before an entry runs; pair it with one [`count`](Self::count).
+    #[inline]
+    pub(crate) fn start(&self) {
+        bump(&self.started);
+    }
+
+    /// Reads the counters. Outcomes before starts: an outcome is counted
+    /// after its start, so a racing read rather over-counts running tasks.
+    pub(crate) fn read(&self) -> Counts {
+        let completed = self.completed.load(Ordering::Relaxed);
+        let panicked = self.panicked.load(Ordering::Relaxed);
+        let cancelled = self.cancelled.load(Ordering::Relaxed);
+        let skipped = self.skipped.load(Ordering::Relaxed);
+        Counts {
+            started: self.started.load(Ordering::Relaxed),
+            completed,
+            panicked,
+            cancelled,
+            skipped,
+            stolen: self.stolen.load(Ordering::Relaxed),
+        }
+    }
+}

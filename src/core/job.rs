@@ -1,0 +1,479 @@
+//! A queued unit of work, and the two faces of a task: the scheduler's
+//! [`Job`] (type-erased, knows how to run or cancel itself) and the
+//! handle's [`TaskRef<T>`]. A plain task is one allocation,
+//! `Arc<Task<T, F>>`, seen both ways. Whoever moves the task out of
+//! PENDING (the runner, a canceller, a refusal) owns the closure.
+//!
+//! This layer does not know the scheduler: what it needs from the thread
+//! that runs a task is the small [`Runner`] trait, which a worker
+//! implements (and tests can fake).
+//!
+//! A task may carry a [`CancelToken`] (`submit_cancellable`): cancelling
+//! its handle while it runs sets the token, and a task whose token is set
+//! when its closure returns ends CANCELLED (see `pool/cancel.rs`).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use crate::core::completion::Completion;
+use crate::core::counters::Outcome;
+use crate::core::state::{Abort, Claim, Phase};
+use crate::core::sync::{lock, AtomicBool, Mutex, Ordering};
+use crate::error::TaskError;
+use crate::pool::cancel::CancelToken;
+
+/// What a task needs from the thread that runs it.
+pub(crate) trait Runner {
+    /// The id of the pool this thread serves
+    /// ([`Registry::id`](crate::core::registry::Registry::id)).
+    fn pool(&self) -> u32;
+    /// Whether that pool has been terminated. Asked right after a task is
+    /// claimed (PENDING -> RUNNING, a SeqCst read-modify-write), with a
+    /// SeqCst load that pairs with the SeqCst store in
+    /// [`Registry::terminate`](crate::core::registry::Registry::terminate):
+    /// either the claim comes first (and terminate() finds the task
+    /// running), or the runner sees the pool terminated.
+    fn terminated(&self) -> bool;
+    /// A task the runner offered to run in place
+    /// ([`TaskRef::run_here`]) was claimed: count it as started.
+    fn started_here(&self);
+}
+
+/// What the scheduler sees of a task.
+pub(crate) trait Job: Send + Sync {
+    /// Runs the task unless it was already started or cancelled, and says
+    /// what the pool's statistics should count for this queue entry.
+    fn run(self: Arc<Self>, runner: &dyn Runner) -> Outcome;
+    /// Resolves a task that has not started to `error` (Cancelled or
+    /// PoolClosed); returns false if it had started or was already over.
+    fn abort(&self, error: TaskError) -> bool;
+    /// Cancels the task if it has not started (terminate, a dropped
+    /// timer). True if this entry stands for a task that ended cancelled
+    /// without running (now or earlier, e.g. through its handle): the
+    /// caller counts it.
+    fn discard(&self) -> bool {
+        self.abort(TaskError::Cancelled)
+    }
+}
+
+/// A queued job, as the deques hold it.
+pub(crate) type JobRef = Arc<dyn Job>;
+
+/// A task a waiting worker ran in place ([`TaskRef::run_here`]).
+pub(crate) struct Ran {
+    /// What the statistics count for it.
+    pub(crate) outcome: Outcome,
+    /// The address its queue entries point to, so the worker can take the
+    /// entry back off its deque.
+    pub(crate) entry: usize,
+}
+
+/// What a handle needs from the task behind it, whatever its kind.
+pub(crate) trait TaskRef<T>: Send + Sync {
+    fn completion(&self) -> &Completion<T>;
+    /// Resolves the task to `error` if it has not started; false if it
+    /// had started or was already over.
+    fn abort(&self, error: TaskError) -> bool;
+    /// [`AsyncResult::cancel`](crate::AsyncResult::cancel): by default,
+    /// only a task that has not started can be cancelled. Tasks that can
+    /// be stopped while running (cooperative tokens, async tasks, periodic
+    /// tasks) override this.
+    fn cancel(&self) -> bool {
+        self.abort(TaskError::Cancelled)
+    }
+    /// Offered by a worker of `runner`'s pool that waits for this task:
+    /// runs it right here if it is that pool's and has not started.
+    fn run_here(&self, _runner: &dyn Runner) -> Option<Ran> {
+        None
+    }
+    /// [`run_here`](TaskRef::run_here) for a wait that takes the value
+    /// (`get`): the outcome of a run here comes straight back (see
+    /// [`Completion::finish_and_take`]), or `None` inside if it went to
+    /// the slot after all (callbacks were queued).
+    fn run_here_and_take(
+        &self,
+        _runner: &dyn Runner,
+    ) -> Option<(Ran, Option<Result<T, TaskError>>)> {
+        None
+    }
+}
+
+/// Resolves a PENDING task to `error`, dropping its closure before anyone
+/// is told. False if the task had left PENDING. Shared by every job type
+/// with a closure slot.
+pub(crate) fn abort_pending<T, F>(
+    completion: &Completion<T>,
+    func: &Mutex<Option<F>>,
+    error: TaskError,
+) -> bool {
+    let release = || drop(lock(func).take());
+    completion.abort(error, release) == Abort::Won
+}
+
+/// What a task carries besides its closure and outcome: nothing for a
+/// plain `submit` ([`Plain`], zero bytes, so every queued task is as small
+/// as it can be), a [`CancelToken`] and a started flag for a
+/// `submit_cancellable` task ([`Tokened`]).
+pub(crate) trait Extra: Send + Sync + 'static {
+    /// The task's token, if it has one.
+    fn token(&self) -> Option<&CancelToken>;
+    /// Notes that the closure started (token tasks only).
+    fn mark_ran(&self);
+    /// Whether the closure started: tells the statistics whether a
+    /// CANCELLED task was cancelled before it ran (its queue entry counts
+    /// it) or cooperatively by a worker that ran it inline (counted then).
+    fn ran(&self) -> bool;
+}
+
+/// A plain task: it only reaches CANCELLED unstarted.
+pub(crate) struct Plain;
+
+impl Extra for Plain {
+    fn token(&self) -> Option<&CancelToken> {
+        None
+    }
+    fn mark_ran(&self) {}
+    fn ran(&self) -> bool {
+        false
+    }
+}
+
+/// A `submit_cancellable` task's token; see the module docs.
+pub(crate) struct Tokened {
+    token: CancelToken,
+    ran: AtomicBool,
+}
+
+impl Tokened {
+    pub(crate) fn new(token: CancelToken) -> Self {
+        Tokened {
+            token,
+            ran: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Extra for Tokened {
+    fn token(&self) -> Option<&CancelToken> {
+        Some(&self.token)
+    }
+    fn mark_ran(&self) {
+        // Before finish(): whoever sees the final phase sees this too.
+        self.ran.store(true, Ordering::Relaxed);
+    }
+    fn ran(&self) -> bool {
+        self.ran.load(Ordering::Relaxed)
+    }
+}
+
+pub(crate) struct Task<T, F, X = Plain> {
+    completion: Completion<T>,
+    /// Taken exactly once, by the thread that moves the task out of PENDING.
+    func: Mutex<Option<F>>,
+    /// The token of a `submit_cancellable` task (nothing for a plain one).
+    extra: X,
+}
+
+impl<T, F> Task<T, F, Plain>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    pub(crate) fn new(func: F, pool: u32) -> Self {
+        Task::with_extra(func, pool, Plain)
+    }
+}
+
+impl<T, F, X> Task<T, F, X>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+    X: Extra,
+{
+    /// `pool` is the registry's [`id`](crate::core::registry::Registry::id),
+    /// kept in the completion: a worker may run a task it waits for only if
+    /// the task is its own pool's.
+    pub(crate) fn with_extra(func: F, pool: u32, extra: X) -> Self {
+        Task {
+            completion: Completion::new_in(pool),
+            func: Mutex::new(Some(func)),
+            extra,
+        }
+    }
+
+    /// The task's address, as its queue entries point to it.
+    fn address(&self) -> usize {
+        self as *const Self as *const () as usize
+    }
+
+    /// Ended CANCELLED without its closure having started.
+    fn cancelled_unstarted(&self) -> bool {
+        // The phase load (Acquire) orders the `ran` load after the finish
+        // that published CANCELLED.
+        self.completion.phase() == Phase::Cancelled && !self.extra.ran()
+    }
+
+    /// Whether a waiting worker of `runner`'s pool may run this task in
+    /// place: it is that pool's and has not started.
+    fn runnable_by(&self, runner: &dyn Runner) -> bool {
+        self.completion.phase() == Phase::Pending && self.completion.pool() == runner.pool()
+    }
+
+    /// Claims the task (PENDING -> RUNNING) and runs its closure; returns
+    /// the outcome, with which the caller (now its owner) must finish the
+    /// task. `None` if it had already started or ended.
+    fn claim_and_run(&self, runner: &dyn Runner) -> Option<Result<T, TaskError>> {
+        if self.completion.claim() == Claim::Lost {
+            return None;
+        }
+        self.extra.mark_ran();
+        let func = lock(&self.func).take();
+        // A worker may have taken this task off a queue just before the
+        // pool was terminated (so terminate() did not find it to cancel).
+        // Checked after the claim, ordered against terminate()'s store:
+        // once terminate() returns, every task that will ever run is
+        // already RUNNING; any other is cancelled without running.
+        if runner.terminated() {
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(func)));
+            return Some(Err(TaskError::Cancelled));
+        }
+        let Some(func) = func else {
+            // Unreachable: only the PENDING -> RUNNING winner takes it.
+            return Some(Err(TaskError::Cancelled));
+        };
+        let mut result = catch_unwind(AssertUnwindSafe(func)).map_err(TaskError::Panicked);
+        if result.is_ok() && self.extra.token().is_some_and(CancelToken::is_cancelled) {
+            // Cancellation was requested before the closure returned: the
+            // handle says cancelled, and the value is dropped here.
+            result = Err(TaskError::Cancelled);
+        }
+        Some(result)
+    }
+}
+
+impl<T, F, X> Job for Task<T, F, X>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+    X: Extra,
+{
+    fn run(self: Arc<Self>, runner: &dyn Runner) -> Outcome {
+        match self.claim_and_run(runner) {
+            Some(result) => {
+                let outcome = Outcome::of(&result);
+                self.completion.finish(result);
+                outcome
+            }
+            None if self.cancelled_unstarted() => Outcome::Cancelled,
+            None => Outcome::Skipped,
+        }
+    }
+
+    fn discard(&self) -> bool {
+        Job::abort(self, TaskError::Cancelled) || self.cancelled_unstarted()
+    }
+
+    fn abort(&self, error: TaskError) -> bool {
+        abort_pending(&self.completion, &self.func, error)
+    }
+}
+
+impl<T, F, X> TaskRef<T> for Task<T, F, X>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+    X: Extra,
+{
+    fn completion(&self) -> &Completion<T> {
+        &self.completion
+    }
+
+    fn abort(&self, error: TaskError) -> bool {
+        Job::abort(self, error)
+    }
+
+    /// Not started: it never will. Running with a token: the token is set
+    /// and the task ends CANCELLED when its closure returns, but this
+    /// returns false (it had started), as Python's `Future.cancel` does
+    /// (`AsyncResult::cancel` still says true if it has ended cancelled
+    /// by the time it looks).
+    fn cancel(&self) -> bool {
+        let aborted = Job::abort(self, TaskError::Cancelled);
+        if let Some(token) = self.extra.token() {
+            if aborted || self.completion.phase() == Phase::Running {
+                token.cancel();
+            }
+        }
+        aborted
+    }
+
+    fn run_here(&self, runner: &dyn Runner) -> Option<Ran> {
+        if !self.runnable_by(runner) {
+            return None;
+        }
+        runner.started_here();
+        let outcome = match self.claim_and_run(runner) {
+            Some(result) => {
+                let outcome = Outcome::of(&result);
+                self.completion.finish(result);
+                outcome
+            }
+            None => Outcome::Skipped,
+        };
+        Some(Ran {
+            outcome,
+            entry: self.address(),
+        })
+    }
+
+    fn run_here_and_take(
+        &self,
+        runner: &dyn Runner,
+    ) -> Option<(Ran, Option<Result<T, TaskError>>)> {
+        if !self.runnable_by(runner) {
+            return None;
+        }
+        runner.started_here();
+        let (outcome, taken) = match self.claim_and_run(runner) {
+            Some(result) => (
+                Outcome::of(&result),
+                self.completion.finish_and_take(result),
+            ),
+            None => (Outcome::Skipped, None),
+        };
+        let ran = Ran {
+            outcome,
+            entry: self.address(),
+        };
+        Some((ran, taken))
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::ThreadPool;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    /// A worker waiting on a task it queued runs that task, whether it is on
+    /// top of its deque (taken back) or under a later one (run in place),
+    /// and never runs the later, unrelated task first: that one could be
+    /// waiting for something only the caller does after its `get` returns.
+    #[test]
+    fn waiting_worker_runs_the_awaited_task_and_not_the_one_above_it() {
+        let pool = Arc::new(ThreadPool::new(1).unwrap());
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (p, l) = (pool.clone(), log.clone());
+        let outer = pool.submit(move || {
+            let push = |name: &'static str| {
+                let l = l.clone();
+                move || l.lock().unwrap().push(name)
+            };
+            let under = p.submit(push("under"));
+            let top = p.submit(push("top"));
+            under.get_timeout(Duration::from_secs(10)).unwrap();
+            l.lock().unwrap().push("under collected");
+            top.get_timeout(Duration::from_secs(10)).unwrap();
+            let last = p.submit(push("last"));
+            last.get_timeout(Duration::from_secs(10)).unwrap();
+            // Entries left behind are finished tasks: running them again
+            // must be a no-op, which the log below would show.
+        });
+        outer.get_timeout(Duration::from_secs(10)).unwrap();
+        pool.submit(|| ())
+            .get_timeout(Duration::from_secs(10))
+            .unwrap();
+        assert_eq!(
+            *log.lock().unwrap(),
+            ["under", "under collected", "top", "last"]
+        );
+    }
+
+    /// `get` on a worker that runs the task itself takes the value straight
+    /// from the run (`Completion::finish_and_take`); a done-callback added
+    /// before must still see the value, and the handle must end published.
+    #[test]
+    fn get_running_its_own_task_still_runs_callbacks_with_the_value() {
+        let pool = Arc::new(ThreadPool::new(1).unwrap());
+        let p = pool.clone();
+        let outer = pool.submit(move || {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let with_callback = p.submit(|| 7);
+            with_callback.add_done_callback(move |r| tx.send(r.as_ref().ok().copied()).unwrap());
+            let plain = p.submit(|| 8);
+            // The one on top first (taken back), then the one under it.
+            let b = plain.get().unwrap();
+            let a = with_callback.get().unwrap();
+            (a, b, rx.recv_timeout(Duration::from_secs(10)).unwrap())
+        });
+        assert_eq!(
+            outer.get_timeout(Duration::from_secs(10)),
+            Ok((7, 8, Some(7)))
+        );
+    }
+
+    /// The closure is owned by whoever wins the move out of PENDING: racing
+    /// cancels against workers starting the same tasks, every closure must
+    /// be either run or cancelled, never both, and dropped exactly once.
+    #[test]
+    fn closure_is_run_or_dropped_exactly_once_when_cancel_races_the_start() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        struct Counted(Arc<AtomicUsize>);
+        impl Drop for Counted {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let pool = ThreadPool::new(2).unwrap();
+        for _ in 0..100 {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let runs = Arc::new(AtomicUsize::new(0));
+            let handles: Vec<_> = (0..64)
+                .map(|_| {
+                    let guard = Counted(drops.clone());
+                    let runs = runs.clone();
+                    pool.submit(move || {
+                        let _guard = guard;
+                        runs.fetch_add(1, Ordering::SeqCst);
+                    })
+                })
+                .collect();
+            let cancelled = handles.iter().rev().filter(|h| h.cancel()).count();
+            for h in &handles {
+                assert!(h.wait_timeout(Duration::from_secs(10)));
+            }
+            let ran = handles
+                .into_iter()
+                .filter(|h| h.successful() == Some(true))
+                .count();
+            assert_eq!(ran + cancelled, 64);
+            assert_eq!(runs.load(Ordering::SeqCst), ran);
+            assert_eq!(drops.load(Ordering::SeqCst), 64);
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod size_tests {
+    use super::*;
+
+    fn size_of_task<F: FnOnce() -> u64 + Send + 'static, X: Extra>(_: &F) -> usize {
+        std::mem::size_of::<Task<u64, F, X>>()
+    }
+
+    /// Memory per queued task (W6 in benches/suite.rs): a plain task does
+    /// not pay for the token field a cancellable one needs.
+    #[test]
+    fn a_plain_task_carries_no_token_field() {
+        let i = 7u64;
+        let f = move || i;
+        let plain = size_of_task::<_, Plain>(&f);
+        let tokened = size_of_task::<_, Tokened>(&f);
+        eprintln!("Task<u64, 8-byte closure>: plain {plain} B, with token {tokened} B");
+        assert!(plain < tokened, "plain {plain} B, tokened {tokened} B");
+        // With its 16-byte Arc header, 88 bytes: one 96-byte malloc chunk.
+        // Grown by a field, it takes the next size class (W6 +16 B).
+        #[cfg(all(target_pointer_width = "64", target_os = "linux"))]
+        assert!(plain <= 72, "plain task grew to {plain} B");
+    }
+}

@@ -1,0 +1,432 @@
+//! The state a pool's workers share: the queues, the sleep protocol and the
+//! lifecycle flags. It owns the rules for how a task enters the pool
+//! ([`Registry::submit`]) and how the pool stops taking and running tasks
+//! ([`Registry::close`], [`Registry::terminate`]).
+//!
+//! Outside submissions go to the global [`Injector`]; submissions from one
+//! of the pool's own workers go to that worker's local deque (LIFO for the
+//! owner, FIFO for thieves).
+//!
+//! Close versus submit: a submitter pushes first and then checks `closed`
+//! again (with a SeqCst fence in between); a worker decides to exit only
+//! after it has seen `closed` and then found every queue empty (with a
+//! fence in between). So either the submitter sees the pool closed and
+//! withdraws its own task (`PoolClosed`), or the task is visible to the
+//! workers before they exit. No task is left in a queue nobody serves.
+
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
+
+use crossbeam_deque::{Injector, Steal, Stealer};
+use once_cell::sync::OnceCell;
+
+use crate::core::counters::WorkerCounters;
+use crate::core::job::{JobRef, Task, Tokened};
+use crate::core::parking::Parking;
+use crate::error::TaskError;
+use crate::future::task::LiveSet;
+use crate::handle::AsyncResult;
+use crate::pool::bounded::Bound;
+use crate::pool::cancel::CancelToken;
+use crate::pool::idle::IdleWaiters;
+use crate::pool::priority::PriorityQueue;
+use crate::timers::thread::Timer;
+
+pub(crate) struct Registry {
+    pub(crate) injector: Injector<JobRef>,
+    pub(crate) stealers: Box<[Stealer<JobRef>]>,
+    pub(crate) parking: Parking,
+    /// Async tasks not over yet: workers stay while any is alive, even
+    /// after close (a suspended task may still be woken).
+    pub(crate) async_tasks: LiveSet,
+    closed: AtomicBool,
+    terminated: AtomicBool,
+    /// How many worker threads have left their loop (for bounded joins).
+    exited: Mutex<usize>,
+    exited_cv: Condvar,
+    /// Prioritized submissions (`submit_with_priority`).
+    pub(crate) priority: PriorityQueue,
+    /// The cap on queued tasks, if the pool was built with `max_queued`.
+    pub(crate) bound: Option<Bound>,
+    /// One block per worker, indexed like `stealers`.
+    pub(crate) counters: Box<[WorkerCounters]>,
+    /// Cancellations counted off the workers (terminate's drain, timers
+    /// cancelled before they fired): rare paths, so one shared counter.
+    pub(crate) cancelled_elsewhere: AtomicU64,
+    /// Threads in `wait_idle`.
+    pub(crate) idle: IdleWaiters,
+    /// The thread behind `submit_after` / `submit_periodic`, started on
+    /// first use and shut down when the pool closes.
+    timer: OnceCell<Timer>,
+    /// The workers' name prefix (the timer thread is "{prefix}-timer").
+    thread_name: String,
+    /// See [`id`](Registry::id).
+    id: u32,
+}
+
+/// The next pool's [`id`](Registry::id).
+fn next_id() -> u32 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    loop {
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        if id != 0 {
+            return id;
+        }
+    }
+}
+
+impl Registry {
+    pub(crate) fn new(
+        stealers: Vec<Stealer<JobRef>>,
+        max_queued: Option<usize>,
+        thread_name: String,
+    ) -> Self {
+        let n = stealers.len();
+        Registry {
+            injector: Injector::new(),
+            stealers: stealers.into_boxed_slice(),
+            parking: Parking::new(n),
+            async_tasks: LiveSet::new(n),
+            closed: AtomicBool::new(false),
+            terminated: AtomicBool::new(false),
+            exited: Mutex::new(0),
+            exited_cv: Condvar::new(),
+            priority: PriorityQueue::default(),
+            bound: max_queued.map(Bound::new),
+            counters: (0..n).map(|_| WorkerCounters::new()).collect(),
+            cancelled_elsewhere: AtomicU64::new(0),
+            idle: IdleWaiters::default(),
+            timer: OnceCell::new(),
+            thread_name,
+            id: next_id(),
+        }
+    }
+
+    pub(crate) fn num_threads(&self) -> usize {
+        self.stealers.len()
+    }
+
+    /// This pool's identity, as tasks record it: a number, not the
+    /// registry's address, so a task stores it in 4 bytes of padding (see
+    /// `Completion::new_in`). Unique among the first 2^32 - 1 pools of the
+    /// process; after that the count wraps (skipping 0), and two live pools
+    /// sharing one only lets a worker of one run a task of the other that
+    /// it waits for in place (its value is still right).
+    pub(crate) fn id(&self) -> u32 {
+        self.id
+    }
+
+    pub(crate) fn submit<F, T>(&self, func: F) -> AsyncResult<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.submit_task(func, None, None)
+    }
+
+    /// `submit`, optionally with a cancellation token and/or a priority:
+    /// waits for room first on a bounded pool.
+    pub(crate) fn submit_task<F, T>(
+        &self,
+        func: F,
+        token: Option<CancelToken>,
+        priority: Option<i32>,
+    ) -> AsyncResult<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.is_closed() {
+            return AsyncResult::failed(TaskError::PoolClosed);
+        }
+        if let Some(bound) = &self.bound {
+            if !self.reserve(bound) {
+                return AsyncResult::failed(TaskError::PoolClosed);
+            }
+        }
+        self.enqueue_reserved(func, token, priority)
+    }
+
+    /// Queues a task whose place (on a bounded pool) is already reserved.
+    pub(crate) fn enqueue_reserved<F, T>(
+        &self,
+        func: F,
+        token: Option<CancelToken>,
+        priority: Option<i32>,
+    ) -> AsyncResult<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        // A plain task carries no token field at all (memory per queued
+        // task): the two kinds are two task types.
+        let (handle, task): (AsyncResult<T>, JobRef) = match token {
+            None => {
+                let task = Arc::new(Task::new(func, self.id()));
+                (AsyncResult::from_task(task.clone()), task)
+            }
+            Some(token) => {
+                let task = Arc::new(Task::with_extra(func, self.id(), Tokened::new(token)));
+                (AsyncResult::from_task(task.clone()), task)
+            }
+        };
+        let closed = match priority {
+            None => self.push_reserved(task),
+            Some(priority) => self.push_priority_reserved(priority, task),
+        };
+        if closed {
+            // The pool closed while we pushed: take the task back unless a
+            // worker already started it (then it simply runs).
+            handle.refuse();
+        }
+        handle
+    }
+
+    /// Waits for a place in a bounded pool's queue; false if the pool
+    /// closed first. A worker of this pool runs queued work meanwhile
+    /// instead of blocking (see `bounded.rs`).
+    fn reserve(&self, bound: &Bound) -> bool {
+        loop {
+            if bound.try_reserve() {
+                return true;
+            }
+            if self.is_closed() {
+                return false;
+            }
+            match crate::core::wait::help_once(self) {
+                None => return bound.reserve_blocking(|| self.is_closed()),
+                Some(true) => {}
+                // The places are held by entries other workers are just
+                // taking: their release is a few instructions away.
+                Some(false) => std::thread::yield_now(),
+            }
+        }
+    }
+
+    /// Queues `job` (on the current worker's deque if it is one of ours,
+    /// else on the injector) and wakes a sleeping worker if there is one.
+    /// Returns true if the pool was found closed after the push: the caller
+    /// must then withdraw the job (see the module docs). On a bounded pool
+    /// the job is counted without waiting for room.
+    pub(crate) fn push(&self, job: JobRef) -> bool {
+        if let Some(bound) = &self.bound {
+            bound.add_unchecked();
+        }
+        self.push_reserved(job)
+    }
+
+    /// Like [`push`](Registry::push), but always onto the injector, behind
+    /// the outside work already queued, even from a worker (a periodic task
+    /// with a zero period re-queues itself this way, so it cannot starve
+    /// the rest).
+    pub(crate) fn push_behind(&self, job: JobRef) -> bool {
+        if let Some(bound) = &self.bound {
+            bound.add_unchecked();
+        }
+        self.injector.push(job);
+        self.announce()
+    }
+
+    fn push_priority_reserved(&self, priority: i32, job: JobRef) -> bool {
+        self.priority.push(priority, job);
+        self.announce()
+    }
+
+    fn push_reserved(&self, job: JobRef) -> bool {
+        if let Err(job) = crate::core::worker::push_local(self, job) {
+            self.injector.push(job);
+        }
+        self.announce()
+    }
+
+    /// After a push: the close check and the wake-up (see the module docs).
+    #[inline]
+    fn announce(&self) -> bool {
+        // wake_one starts with a SeqCst fence, which also serves as the
+        // fence between the push and the load of `closed` that pairs with
+        // the one a worker runs between seeing `closed` and deciding the
+        // queues are empty (see the module docs): one fence, not two.
+        self.parking.wake_one();
+        self.closed.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_terminated(&self) -> bool {
+        self.terminated.load(Ordering::Relaxed)
+    }
+
+    /// [`is_terminated`](Registry::is_terminated), totally ordered with
+    /// terminate()'s store (for the check after a task is claimed).
+    pub(crate) fn is_terminated_seqcst(&self) -> bool {
+        self.terminated.load(Ordering::SeqCst)
+    }
+
+    /// Accept no new work; queued work still runs, then workers exit.
+    pub(crate) fn close(&self) {
+        if !self.closed.swap(true, Ordering::SeqCst) {
+            self.parking.wake_all();
+            self.after_close();
+        }
+    }
+
+    /// Close, and cancel every task that has not started.
+    pub(crate) fn terminate(&self) {
+        let was_closed = self.closed.swap(true, Ordering::SeqCst);
+        self.terminated.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        self.cancel_queued();
+        self.parking.wake_all();
+        if !was_closed {
+            self.after_close();
+        }
+    }
+
+    /// What closing means for the optional parts: pending timers end
+    /// (their handles resolve to `Cancelled`), and submitters blocked on a
+    /// full queue wake up to see the pool closed.
+    fn after_close(&self) {
+        // Pairs with the fence in `timer()`: a timer started concurrently
+        // with this close is shut down by one side or the other.
+        fence(Ordering::SeqCst);
+        if let Some(timer) = self.timer.get() {
+            timer.shutdown();
+        }
+        if let Some(bound) = &self.bound {
+            bound.wake_all();
+        }
+    }
+
+    /// Called by each worker thread as it exits (also if it unwinds).
+    pub(crate) fn worker_exited(&self) {
+        *self.exited.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.exited_cv.notify_all();
+    }
+
+    /// Waits until `workers` workers have exited, or `deadline`; true if
+    /// they have.
+    pub(crate) fn wait_exited(&self, workers: usize, deadline: Option<Instant>) -> bool {
+        let mut exited = self.exited.lock().unwrap_or_else(|e| e.into_inner());
+        while *exited < workers {
+            let timeout = match deadline {
+                None => None,
+                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => return false,
+                },
+            };
+            exited = match timeout {
+                None => self
+                    .exited_cv
+                    .wait(exited)
+                    .unwrap_or_else(|e| e.into_inner()),
+                Some(left) => match self.exited_cv.wait_timeout(exited, left) {
+                    Ok((guard, _)) => guard,
+                    Err(e) => e.into_inner().0,
+                },
+            };
+        }
+        true
+    }
+
+    /// Cancels every queued task that has not started (they resolve to
+    /// `Cancelled` at once); running closures are untouched. Every async
+    /// task is cancelled too: one that is suspended or queued is dropped
+    /// now, one being polled when its poll returns.
+    pub(crate) fn cancel_queued(&self) {
+        self.async_tasks.cancel_all();
+        let mut drained = Drained::default();
+        drained.drain(|| self.injector.steal());
+        for stealer in self.stealers.iter() {
+            drained.drain(|| stealer.steal());
+        }
+        for job in self.priority.take_all() {
+            drained.discard(job);
+        }
+        if let Some(bound) = &self.bound {
+            bound.release(drained.entries);
+        }
+        self.cancelled_elsewhere
+            .fetch_add(drained.cancelled, Ordering::Relaxed);
+    }
+
+    /// Whether any queue holds a job (call after a SeqCst fence when the
+    /// answer decides whether to sleep or exit).
+    pub(crate) fn has_queued(&self) -> bool {
+        !self.injector.is_empty()
+            || self.priority.len() != 0
+            || self.stealers.iter().any(|s| !s.is_empty())
+    }
+
+    /// How many entries the queues hold (a snapshot).
+    pub(crate) fn queued_len(&self) -> usize {
+        self.injector.len()
+            + self.priority.len()
+            + self.stealers.iter().map(|s| s.len()).sum::<usize>()
+    }
+
+    /// The pool's timer, started on first use.
+    ///
+    /// # Errors
+    ///
+    /// The OS error if the timer thread cannot be started.
+    pub(crate) fn timer(&self) -> std::io::Result<&Timer> {
+        let timer = self
+            .timer
+            .get_or_try_init(|| Timer::start(format!("{}-timer", self.thread_name)))?;
+        // A close that ran while we started the timer may have found no
+        // timer to shut down: then we do it (see `after_close`), so `join`
+        // never waits for a timer thread nobody stops.
+        fence(Ordering::SeqCst);
+        if self.closed.load(Ordering::Relaxed) {
+            timer.shutdown();
+        }
+        Ok(timer)
+    }
+
+    /// The pool's timer if it was started (never starts it).
+    pub(crate) fn timer_if_started(&self) -> Option<&Timer> {
+        self.timer.get()
+    }
+
+    /// Timers waiting for their deadline.
+    pub(crate) fn scheduled_timers(&self) -> usize {
+        self.timer.get().map_or(0, Timer::pending)
+    }
+
+    /// Joins the timer thread, if one was started (after close).
+    pub(crate) fn join_timer(&self) {
+        if let Some(timer) = self.timer.get() {
+            timer.join();
+        }
+    }
+}
+
+/// Tallies what a drain took out of the queues.
+#[derive(Default)]
+struct Drained {
+    entries: usize,
+    cancelled: u64,
+}
+
+impl Drained {
+    fn drain(&mut self, mut steal: impl FnMut() -> Steal<JobRef>) {
+        loop {
+            match steal() {
+                Steal::Success(job) => self.discard(job),
+                Steal::Empty => return,
+                Steal::Retry => std::hint::spin_loop(),
+            }
+        }
+    }
+
+    fn discard(&mut self, job: JobRef) {
+        self.entries += 1;
+        if job.discard() {
+            self.cancelled += 1;
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! The state word of a task's outcome: the one place that reads its bits
+//! and the only code that changes them. Everything else asks for a named
+//! transition and is told, by a `#[must_use]` answer, whether it won.
+//!
+//! ```text
+//!                  claim                 finish
+//!   PENDING ────────────────▶ RUNNING ───────────▶ OK | FAILED | CANCELLED
+//!     │   ▲                      │
+//!     │   └──────── pause ───────┘   (a periodic task between two runs)
+//!     │
+//!     └──── abort ────▶ CANCELLED | FAILED   (cancelled before it started,
+//!                                             or refused by a closed pool)
+//! ```
+//!
+//! * `claim` (PENDING → RUNNING) is won by exactly one thread, which then
+//!   owns the closure and, later, the outcome. A task made of many parts
+//!   that run side by side (a `map`'s chunks) is moved by
+//!   [`start_shared`](State::start_shared) instead: the first part moves
+//!   it, the others find it moved.
+//! * `abort` (PENDING → CANCELLED or FAILED) is won by at most one thread,
+//!   and only while nobody has claimed the task.
+//! * `finish` (RUNNING → a final phase) is done by the owner of a running
+//!   task. A task that stopped because it was cancelled (a cooperative
+//!   task that saw its token, an async task dropped at a pending point)
+//!   ends CANCELLED, not FAILED ([`Phase::of`]).
+//! * `pause` (RUNNING → PENDING) is a periodic task's step back to waiting
+//!   for its next run, so a cancel between runs is an ordinary `abort`.
+//!
+//! Two flag bits ride along, both changed only under the lock of the
+//! completion's slot (`completion.rs`): PUBLISHED, the final result (or its
+//! absence, once taken) is in the slot and every callback registered
+//! before has run; LENT, the result is out of the slot, lent to a thread
+//! running a late callback. A final phase is *ready*; a ready result that
+//! is published and not lent is *available* to take.
+
+use crate::core::sync::{AtomicU8, Ordering};
+use crate::error::TaskError;
+
+const PENDING: u8 = 0;
+const RUNNING: u8 = 1;
+const OK: u8 = 2;
+const FAILED: u8 = 3;
+const CANCELLED: u8 = 4;
+const PHASE: u8 = 0b0111;
+const PUBLISHED: u8 = 0b1000;
+const LENT: u8 = 0b1_0000;
+
+/// Where a task is in its life (the state word without its flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Queued (or between two runs of a periodic task).
+    Pending,
+    /// Claimed by a thread that runs it.
+    Running,
+    /// Returned a value.
+    Ok,
+    /// Panicked, or was refused by a closed pool.
+    Failed,
+    /// Cancelled, before or (cooperatively) while it ran.
+    Cancelled,
+}
+
+impl Phase {
+    /// The final phase a task ends in with this outcome.
+    pub(crate) fn of<T>(result: &Result<T, TaskError>) -> Phase {
+        match result {
+            Ok(_) => Phase::Ok,
+            Err(TaskError::Cancelled) => Phase::Cancelled,
+            Err(_) => Phase::Failed,
+        }
+    }
+
+    /// The phase an unstarted task is aborted into with `error`.
+    pub(crate) fn of_abort(error: &TaskError) -> Phase {
+        if matches!(error, TaskError::Cancelled) {
+            Phase::Cancelled
+        } else {
+            Phase::Failed
+        }
+    }
+
+    /// Finished, panicked, cancelled or refused.
+    pub(crate) fn is_final(self) -> bool {
+        !matches!(self, Phase::Pending | Phase::Running)
+    }
+
+    fn bits(self) -> u8 {
+        match self {
+            Phase::Pending => PENDING,
+            Phase::Running => RUNNING,
+            Phase::Ok => OK,
+            Phase::Failed => FAILED,
+            Phase::Cancelled => CANCELLED,
+        }
+    }
+
+    fn from_bits(bits: u8) -> Phase {
+        match bits & PHASE {
+            PENDING => Phase::Pending,
+            RUNNING => Phase::Running,
+            OK => Phase::Ok,
+            FAILED => Phase::Failed,
+            _ => Phase::Cancelled,
+        }
+    }
+}
+
+/// The answer to [`State::claim`].
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Claim {
+    /// This thread moved the task to RUNNING: it owns the closure and must
+    /// finish the task.
+    Won,
+    /// The task had already left PENDING (run, cancelled or refused).
+    Lost,
+}
+
+/// The answer to [`State::abort`].
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Abort {
+    /// This thread ended the unstarted task: it must drop the closure and
+    /// publish the error.
+    Won,
+    /// The task had already left PENDING.
+    TooLate,
+}
+
+/// The state word of one task's outcome (see the module docs).
+pub(crate) struct State(AtomicU8);
+
+impl State {
+    /// A task waiting to run.
+    pub(crate) fn pending() -> Self {
+        State(AtomicU8::new(PENDING))
+    }
+
+    /// A task that is over before it was ever queued (a refused
+    /// submission), its result already in the slot.
+    pub(crate) fn published(phase: Phase) -> Self {
+        debug_assert!(phase.is_final());
+        State(AtomicU8::new(phase.bits() | PUBLISHED))
+    }
+
+    fn load(&self) -> u8 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn phase(&self) -> Phase {
+        Phase::from_bits(self.load())
+    }
+
+    /// Final: finished, panicked, cancelled or refused (callbacks may
+    /// still be running).
+    pub(crate) fn is_ready(&self) -> bool {
+        self.phase().is_final()
+    }
+
+    /// Published: callbacks registered before completion have run.
+    #[cfg_attr(not(loom), allow(dead_code))] // read by the loom models
+    pub(crate) fn is_published(&self) -> bool {
+        self.load() & PUBLISHED != 0
+    }
+
+    /// Published and not lent: the value can be taken now.
+    pub(crate) fn is_available(&self) -> bool {
+        self.load() & (PUBLISHED | LENT) == PUBLISHED
+    }
+
+    /// PENDING → `to`, by compare-and-swap. SeqCst, so a claim and the
+    /// terminated check that follows it are ordered against `terminate()`
+    /// (see `job.rs`); on x86 and ARMv8 this costs nothing over AcqRel.
+    fn leave_pending(&self, to: Phase) -> bool {
+        self.0
+            .compare_exchange(PENDING, to.bits(), Ordering::SeqCst, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// PENDING → RUNNING: the winner owns the closure and the outcome.
+    pub(crate) fn claim(&self) -> Claim {
+        if self.leave_pending(Phase::Running) {
+            Claim::Won
+        } else {
+            Claim::Lost
+        }
+    }
+
+    /// PENDING → RUNNING if nobody has moved it yet, for a task made of
+    /// parts that run side by side: whichever part starts first moves it.
+    /// Its outcome is owned by whoever the task itself elects (a `map`'s
+    /// "decided" flag), not by the claim.
+    pub(crate) fn start_shared(&self) {
+        // Losing means another part moved it (or it is over): both fine.
+        let _ = self.leave_pending(Phase::Running);
+    }
+
+    /// PENDING → `to` (CANCELLED or FAILED) for a task that never started.
+    pub(crate) fn abort(&self, to: Phase) -> Abort {
+        debug_assert!(matches!(to, Phase::Cancelled | Phase::Failed));
+        if self.leave_pending(to) {
+            Abort::Won
+        } else {
+            Abort::TooLate
+        }
+    }
+
+    /// RUNNING → `to` (a final phase), by the owner of the running task.
+    pub(crate) fn finish(&self, to: Phase) {
+        debug_assert!(to.is_final());
+        let moved = self
+            .0
+            .compare_exchange(RUNNING, to.bits(), Ordering::SeqCst, Ordering::Acquire)
+            .is_ok();
+        debug_assert!(moved, "finish() on a task that was not running");
+    }
+
+    /// RUNNING → PENDING, by the owner of a periodic task's run.
+    pub(crate) fn pause(&self) {
+        let moved = self
+            .0
+            .compare_exchange(RUNNING, PENDING, Ordering::SeqCst, Ordering::Acquire)
+            .is_ok();
+        debug_assert!(moved, "pause() on a task that was not running");
+    }
+
+    /// Sets PUBLISHED (and clears LENT) on a final phase. Called with the
+    /// slot's lock held, which every flag change takes, and after the phase
+    /// became final, after which no transition succeeds: so nothing changes
+    /// the word between this load and store, and one store does it.
+    pub(crate) fn set_published(&self) {
+        let state = self.0.load(Ordering::Relaxed);
+        debug_assert!(Phase::from_bits(state).is_final());
+        self.0.store((state & !LENT) | PUBLISHED, Ordering::Release);
+    }
+
+    /// RUNNING → `to`, published at once: the finish of a task whose value
+    /// goes straight to the thread that ran it (`finish_and_take`). Called
+    /// by the owner of the running task with the slot's lock held: nobody
+    /// else moves a RUNNING task, so one store is the whole step.
+    pub(crate) fn finish_published(&self, to: Phase) {
+        debug_assert!(to.is_final());
+        debug_assert_eq!(self.0.load(Ordering::Relaxed), RUNNING);
+        self.0.store(to.bits() | PUBLISHED, Ordering::Release);
+    }
+
+    /// Marks the published result as lent out of the slot (slot's lock
+    /// held).
+    pub(crate) fn set_lent(&self) {
+        self.0.fetch_or(LENT, Ordering::AcqRel);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exactly_one_of_claim_and_abort_wins() {
+        let s = State::pending();
+        assert_eq!(s.claim(), Claim::Won);
+        assert_eq!(s.abort(Phase::Cancelled), Abort::TooLate);
+        assert_eq!(s.claim(), Claim::Lost);
+        s.finish(Phase::Ok);
+        assert!(s.is_ready() && !s.is_published());
+        let s = State::pending();
+        assert_eq!(s.abort(Phase::Failed), Abort::Won);
+        assert_eq!(s.claim(), Claim::Lost);
+        assert_eq!(s.phase(), Phase::Failed);
+    }
+
+    #[test]
+    fn pause_returns_a_run_to_pending_and_start_shared_is_idempotent() {
+        let s = State::pending();
+        assert_eq!(s.claim(), Claim::Won);
+        s.pause();
+        assert_eq!(s.phase(), Phase::Pending);
+        s.start_shared();
+        s.start_shared();
+        assert_eq!(s.phase(), Phase::Running);
+    }
+
+    #[test]
+    fn flags_publish_and_lend() {
+        let s = State::pending();
+        assert_eq!(s.claim(), Claim::Won);
+        s.finish(Phase::Cancelled);
+        s.set_lent();
+        assert!(!s.is_available());
+        s.set_published();
+        assert!(s.is_published() && s.is_available());
+        assert_eq!(s.phase(), Phase::Cancelled);
+    }
+}

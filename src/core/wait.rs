@@ -1,0 +1,279 @@
+//! Waiting: the one loop every wait of the crate goes through.
+//!
+//! A wait is for a [`Waitable`]: a condition that can say whether it holds
+//! and ask to be woken when it may. [`block`] is the entry point for
+//! every blocking call (`get`, `wait`, `scope`, `ScopedHandle::join`,
+//! `block_on`, `futurepool::wait`, `as_completed`, `imap_unordered`):
+//!
+//! * On a thread outside the pool it polls the condition briefly (see
+//!   [`spin_wait`]) and then parks until woken.
+//! * On a pool worker it runs [`WorkerCtx::wait_until`], the same loop the
+//!   worker's main loop is (its condition: "the pool is done",
+//!   [`PoolDone`]), after one check every waiting path shares: a worker
+//!   low on stack moves the wait to an overflow thread first (`stack.rs`).
+//!   Then, in order: is the condition met; may the worker run the awaited
+//!   task itself (it has not started and is this pool's: offered once per
+//!   wait, [`TaskRef::run_here`](crate::core::job::TaskRef::run_here));
+//!   is there other work to run; else park, as an idle worker would, until
+//!   the condition's own wake-up or new work (the protocol in
+//!   `parking.rs`).
+//!
+//! So a worker waiting for a result keeps the pool going, nested waits
+//! cannot deadlock on work queued behind them, and none of them can
+//! overflow the stack.
+
+use std::time::{Duration, Instant};
+
+use crate::core::job::{Ran, Runner};
+use crate::core::parking::Unparked;
+use crate::core::registry::Registry;
+use crate::core::sync::{current_thread, fence, park_until, Ordering, Thread};
+use crate::core::worker::WorkerCtx;
+
+/// A condition a thread can block on: the building block of every wait.
+/// `Sync`, because a worker low on stack hands its wait to another thread.
+pub(crate) trait Waitable: Sync {
+    fn is_done(&self) -> bool;
+    /// Whether `is_done` is cheap enough (lock-free) to poll in a short
+    /// spin before parking: a condition behind a lock is not, as polling
+    /// it would contend with the threads that make it true.
+    fn cheap_to_poll(&self) -> bool {
+        true
+    }
+    /// Asks to be unparked when the condition may have become true; false
+    /// if it is already true.
+    fn register(&self, thread: &Thread) -> bool;
+    fn deregister(&self, thread: &Thread);
+    /// Offered once per wait to a waiting worker: run the awaited task in
+    /// place if it is `runner`'s pool's and has not started.
+    fn run_here(&self, _runner: &dyn Runner) -> Option<Ran> {
+        None
+    }
+    /// True only for a worker's own idle wait ([`PoolDone`]): while it is
+    /// parked the worker counts as idle (`wait_idle`, `stats`), and it
+    /// spins a little for work before it parks.
+    fn is_idle_wait(&self) -> bool {
+        false
+    }
+}
+
+/// Blocks the current thread until `cond` holds or `deadline` passes;
+/// true if it holds. On a pool worker, runs that pool's work meanwhile.
+pub(crate) fn block(cond: &dyn Waitable, deadline: Option<Instant>) -> bool {
+    if cond.is_done() {
+        return true;
+    }
+    match WorkerCtx::current() {
+        Some(ctx) => ctx.wait_until(cond, deadline),
+        None => park_wait(cond, deadline),
+    }
+}
+
+/// A worker's main condition: the pool is closed, every queue is empty,
+/// and no async task is alive (a suspended one may still be woken and
+/// must find a worker).
+pub(crate) struct PoolDone<'a>(pub(crate) &'a Registry);
+
+impl Waitable for PoolDone<'_> {
+    fn is_done(&self) -> bool {
+        let registry = self.0;
+        if !registry.is_closed() {
+            return false;
+        }
+        // Pairs with the fence in Registry::push (see registry.rs).
+        fence(Ordering::SeqCst);
+        !registry.has_queued() && !registry.async_tasks.any_live()
+    }
+    fn register(&self, _thread: &Thread) -> bool {
+        // Nothing to register with: closing the pool and the end of the
+        // last live async task of a closed pool wake every parked worker.
+        true
+    }
+    fn deregister(&self, _thread: &Thread) {}
+    fn is_idle_wait(&self) -> bool {
+        true
+    }
+}
+
+impl WorkerCtx {
+    /// The waiting loop (see the module docs). True if `cond` holds.
+    pub(crate) fn wait_until(&self, cond: &dyn Waitable, deadline: Option<Instant>) -> bool {
+        if self.stack.is_low() {
+            return self.on_fresh_stack(|ctx| ctx.wait_until(cond, deadline));
+        }
+        let registry = &*self.registry;
+        let idle = cond.is_idle_wait();
+        let mut offered = false;
+        loop {
+            if cond.is_done() {
+                return true;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                cond.deregister(&self.thread);
+                return cond.is_done();
+            }
+            if !offered {
+                offered = true;
+                if self.run_offered(cond) {
+                    continue;
+                }
+            }
+            let job = if idle {
+                self.find_work_spinning()
+            } else {
+                self.find_work()
+            };
+            if let Some(job) = job {
+                self.execute(job);
+                continue;
+            }
+            if !cond.register(&self.thread) {
+                continue;
+            }
+            if idle {
+                crate::pool::idle::set_active(registry, self.index, false);
+            }
+            let woken = registry.parking.park(
+                self.index,
+                &self.thread,
+                || cond.is_done() || registry.has_queued(),
+                deadline,
+            );
+            if idle {
+                crate::pool::idle::set_active(registry, self.index, true);
+            }
+            match woken {
+                Unparked::Timeout => {
+                    cond.deregister(&self.thread);
+                    return cond.is_done();
+                }
+                Unparked::Notified if cond.is_done() => {
+                    // A producer chose us for its job, but we are leaving:
+                    // hand the wake-up to another parked worker.
+                    registry.parking.wake_one();
+                    return true;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Lets `cond` run the awaited task in place; true if it did.
+    fn run_offered(&self, cond: &dyn Waitable) -> bool {
+        if self.registry.is_terminated() {
+            return false;
+        }
+        let Some(ran) = cond.run_here(self) else {
+            return false;
+        };
+        self.counters().count(ran.outcome);
+        if ran.outcome == crate::core::counters::Outcome::Skipped {
+            // Claimed by another thread first: nothing ran here.
+            return false;
+        }
+        self.take_back(ran.entry);
+        true
+    }
+
+    /// For a wait that cannot register a wake-up (a full bounded queue,
+    /// `wait_idle` on a worker): runs one queued job if there is one
+    /// (true), or finds none (false). Behind the same stack guard as
+    /// [`wait_until`](WorkerCtx::wait_until).
+    pub(crate) fn help_once(&self) -> bool {
+        if self.stack.is_low() {
+            return self.on_fresh_stack(WorkerCtx::help_once);
+        }
+        match self.find_work() {
+            Some(job) => {
+                self.execute(job);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// On a worker of `registry`: runs one queued job if there is one
+/// (`Some(true)`), or finds none (`Some(false)`). `None` elsewhere.
+pub(crate) fn help_once(registry: &Registry) -> Option<bool> {
+    let ctx = WorkerCtx::current().filter(|ctx| ctx.serves(registry))?;
+    Some(ctx.help_once())
+}
+
+/// The most a thread outside the pool polls a condition before it parks,
+/// and the least it keeps trying with; see [`spin_wait`].
+const WAITER_SPIN_MAX_NS: u32 = 20_000;
+const WAITER_SPIN_MIN_NS: u32 = 500;
+
+std::thread_local! {
+    /// This thread's current polling budget, in ns: adapted to how waits
+    /// have gone here lately (see [`spin_wait`]).
+    static WAITER_SPIN_NS: std::cell::Cell<u32> = const { std::cell::Cell::new(WAITER_SPIN_MAX_NS) };
+}
+
+/// A thread outside the pool: poll briefly, then park until woken.
+fn park_wait(cond: &dyn Waitable, deadline: Option<Instant>) -> bool {
+    if spin_wait(cond, deadline) {
+        return true;
+    }
+    let me = current_thread();
+    loop {
+        if cond.is_done() {
+            return true;
+        }
+        if !cond.register(&me) {
+            continue;
+        }
+        if !park_until(deadline) {
+            cond.deregister(&me);
+            return cond.is_done();
+        }
+    }
+}
+
+/// Polls `cond` for a short, adaptive while before a thread outside the
+/// pool parks on it (never past `deadline`); true if it holds.
+///
+/// Parking costs the waiter a futex sleep and the publishing worker a
+/// futex wake, each with a trip through the scheduler: W2 in the benchmark
+/// suite (submit->get of a short task on an idle pool) spent two context
+/// switches per round trip on that. Polling pays only when the worker can
+/// run meanwhile: on an oversubscribed machine the poller takes the CPU
+/// the worker needs. So, as adaptive mutexes do, the budget follows the
+/// outcome: a wait that ended while polling doubles it (up to
+/// `WAITER_SPIN_MAX_NS`), one that had to park halves it (down to
+/// `WAITER_SPIN_MIN_NS`, so a quiet spell can grow it again). Pure
+/// spinning, no `yield_now`: a yield on a busy machine can cost a whole
+/// scheduler time slice (milliseconds).
+fn spin_wait(cond: &dyn Waitable, deadline: Option<Instant>) -> bool {
+    if !cond.cheap_to_poll() {
+        return cond.is_done();
+    }
+    // A wait in a thread-local destructor finds no budget: it parks.
+    let Ok(budget) = WAITER_SPIN_NS.try_with(std::cell::Cell::get) else {
+        return cond.is_done();
+    };
+    let start = Instant::now();
+    let mut end = start + Duration::from_nanos(u64::from(budget));
+    if let Some(deadline) = deadline {
+        end = end.min(deadline);
+    }
+    let done = loop {
+        if cond.is_done() {
+            break true;
+        }
+        for _ in 0..32 {
+            std::hint::spin_loop();
+        }
+        if Instant::now() >= end {
+            break cond.is_done();
+        }
+    };
+    let next = if done {
+        budget.saturating_mul(2).min(WAITER_SPIN_MAX_NS)
+    } else {
+        (budget / 2).max(WAITER_SPIN_MIN_NS)
+    };
+    let _ = WAITER_SPIN_NS.try_with(|b| b.set(next));
+    done
+}

@@ -1,0 +1,323 @@
+//! A worker thread: its context (the thread-local every query about "am I
+//! a worker, of which pool" goes through), where it finds work, and how it
+//! runs a job. How it waits, for work or for a result, is `wait.rs`; its
+//! main loop is one such wait: "until the pool is done".
+//!
+//! Finding work, in order: the worker's own deque (LIFO: the task it pushed
+//! last is the one it is most likely waiting for, and hot in cache), then a
+//! batch from the outside queues, then a steal from the other workers
+//! starting at a random one. Every [`INJECTOR_INTERVAL`] picks the outside
+//! queues come first, so outside submissions never starve behind a stream
+//! of internal work. "The outside queues" are the injector and the
+//! priority heap, which is looked at first, and only when its atomic
+//! length says it holds work (see `pool/priority.rs` for the ordering
+//! this gives).
+//!
+//! Around each job a worker updates its own counters (`counters.rs`) and,
+//! on a bounded pool, releases the job's place (`pool/bounded.rs`).
+
+use std::cell::{Cell, RefCell};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crossbeam_deque::{Steal, Worker};
+
+use crate::core::counters::{Outcome, WorkerCounters};
+use crate::core::job::{JobRef, Runner};
+use crate::core::registry::Registry;
+use crate::core::stack::StackBudget;
+use crate::core::sync::{current_thread, Thread};
+use crate::core::wait::PoolDone;
+
+/// One pick in this many looks at the outside queues before the local
+/// deque.
+const INJECTOR_INTERVAL: u32 = 61;
+/// Rounds of looking for work, backing off, before parking.
+const SPIN_ROUNDS: u32 = 10;
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<WorkerCtx>>> = const { RefCell::new(None) };
+}
+
+/// What a worker thread knows about itself.
+pub(crate) struct WorkerCtx {
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) index: usize,
+    pub(crate) local: Worker<JobRef>,
+    pub(crate) thread: Thread,
+    rng: Cell<u64>,
+    tick: Cell<u32>,
+    /// How far nesting may go on this thread's stack (`stack.rs`).
+    pub(crate) stack: StackBudget,
+    /// An overflow thread acting for worker `index` while that worker waits
+    /// for it (`stack.rs`). Its own deque is invisible to thieves, so it
+    /// never keeps work there.
+    overflow: bool,
+}
+
+impl WorkerCtx {
+    /// The context of worker `index`, created on that worker's thread with
+    /// the stack size the thread was spawned with.
+    pub(crate) fn new(
+        registry: Arc<Registry>,
+        index: usize,
+        local: Worker<JobRef>,
+        stack_size: usize,
+    ) -> Self {
+        WorkerCtx {
+            stack: StackBudget::here(stack_size),
+            overflow: false,
+            registry,
+            index,
+            local,
+            thread: current_thread(),
+            // Any odd seed works for xorshift; spread them per worker.
+            rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ ((index as u64 + 1) << 17) | 1),
+            tick: Cell::new(0),
+        }
+    }
+
+    /// The context of an overflow thread standing in for worker `index`.
+    pub(crate) fn new_overflow(registry: Arc<Registry>, index: usize, stack_size: usize) -> Self {
+        WorkerCtx {
+            overflow: true,
+            ..WorkerCtx::new(registry, index, Worker::new_lifo(), stack_size)
+        }
+    }
+
+    /// The current thread's worker context, if it is a worker (or an
+    /// overflow thread). `None` too in a thread-local destructor that runs
+    /// after this thread's context was destroyed.
+    pub(crate) fn current() -> Option<Rc<WorkerCtx>> {
+        CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
+    }
+
+    /// Installs `ctx` as the current thread's worker context for the
+    /// duration of `body`.
+    pub(crate) fn enter<R>(ctx: WorkerCtx, body: impl FnOnce(&WorkerCtx) -> R) -> R {
+        let ctx = Rc::new(ctx);
+        CURRENT.with(|c| *c.borrow_mut() = Some(ctx.clone()));
+        struct Exit;
+        impl Drop for Exit {
+            fn drop(&mut self) {
+                let _ = CURRENT.try_with(|c| c.borrow_mut().take());
+            }
+        }
+        let _exit = Exit;
+        body(&ctx)
+    }
+
+    /// Whether this context serves `registry`'s pool.
+    pub(crate) fn serves(&self, registry: &Registry) -> bool {
+        std::ptr::eq(&*self.registry, registry)
+    }
+
+    /// The worker's main loop: run work until the pool is closed, every
+    /// queue is empty and no async task is alive.
+    pub(crate) fn run(&self) {
+        self.wait_until(&PoolDone(&self.registry), None);
+        crate::pool::idle::set_active(&self.registry, self.index, false);
+    }
+
+    #[inline]
+    pub(crate) fn counters(&self) -> &WorkerCounters {
+        &self.registry.counters[self.index]
+    }
+
+    /// Drops the entry on top of this worker's deque if it is the job at
+    /// `target`, which has just run in place; releases its place in a
+    /// bounded queue, as running it from the deque would have. Anything
+    /// else on top is put back where it was (LIFO: push is the top).
+    ///
+    /// A worker waits for the task it pushed last far more often than for
+    /// any other, so this leaves no stale entry behind for a later pop to
+    /// find finished.
+    pub(crate) fn take_back(&self, target: usize) {
+        match self.local.pop() {
+            Some(job) if Arc::as_ptr(&job) as *const () as usize == target => {
+                if let Some(bound) = &self.registry.bound {
+                    bound.release(1);
+                }
+            }
+            Some(job) => self.local.push(job),
+            None => {}
+        }
+    }
+
+    /// Runs one job taken from a queue, and counts what it came to.
+    pub(crate) fn execute(&self, job: JobRef) {
+        let registry = &*self.registry;
+        if let Some(bound) = &registry.bound {
+            bound.release(1);
+        }
+        let counters = self.counters();
+        counters.start();
+        // The task's own panics are caught inside it; what can still unwind
+        // here is user code the task does not own: the Drop of a result
+        // nobody holds a handle to any more (dropped with the job's last
+        // reference), or a waker that panics. A worker must survive that,
+        // or the pool silently loses a thread and, at the last one, hangs.
+        let outcome = catch_unwind(AssertUnwindSafe(move || {
+            if registry.is_terminated() {
+                if job.discard() {
+                    Outcome::Cancelled
+                } else {
+                    Outcome::Skipped
+                }
+            } else {
+                job.run(self)
+            }
+        }))
+        .unwrap_or(Outcome::Panicked);
+        counters.count(outcome);
+    }
+
+    /// Looks for work a few times, backing off, before giving up.
+    pub(crate) fn find_work_spinning(&self) -> Option<JobRef> {
+        for round in 0..SPIN_ROUNDS {
+            if let Some(job) = self.find_work() {
+                return Some(job);
+            }
+            if round < SPIN_ROUNDS / 2 {
+                for _ in 0..(1 << round) {
+                    std::hint::spin_loop();
+                }
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        None
+    }
+
+    pub(crate) fn find_work(&self) -> Option<JobRef> {
+        let tick = self.tick.get().wrapping_add(1);
+        self.tick.set(tick);
+        if tick % INJECTOR_INTERVAL == 0 {
+            if let Some(job) = self.take_outside() {
+                return Some(job);
+            }
+        }
+        self.local
+            .pop()
+            .or_else(|| self.take_outside())
+            .or_else(|| self.steal_other())
+    }
+
+    /// Outside work: prioritized tasks above priority 0, then plain
+    /// submissions, then the remaining prioritized ones.
+    #[inline]
+    fn take_outside(&self) -> Option<JobRef> {
+        let priority = &self.registry.priority;
+        if priority.len() == 0 {
+            return self.steal_injector();
+        }
+        priority
+            .pop_above(Some(0))
+            .or_else(|| self.steal_injector())
+            .or_else(|| priority.pop_above(None))
+    }
+
+    fn steal_injector(&self) -> Option<JobRef> {
+        if self.overflow {
+            // A batch would land in a deque nobody else can steal from.
+            loop {
+                match self.registry.injector.steal() {
+                    Steal::Success(job) => return Some(job),
+                    Steal::Empty => return None,
+                    Steal::Retry => std::hint::spin_loop(),
+                }
+            }
+        }
+        loop {
+            match self.registry.injector.steal_batch_and_pop(&self.local) {
+                Steal::Success(job) => {
+                    if !self.local.is_empty() {
+                        // We took a batch: let a parked peer share it.
+                        self.registry.parking.wake_one();
+                    }
+                    return Some(job);
+                }
+                Steal::Empty => return None,
+                Steal::Retry => std::hint::spin_loop(),
+            }
+        }
+    }
+
+    fn steal_other(&self) -> Option<JobRef> {
+        let stealers = &self.registry.stealers;
+        let n = stealers.len();
+        if n <= 1 && !self.overflow {
+            return None;
+        }
+        let start = (self.next_random() % n as u64) as usize;
+        let mut retry = true;
+        while retry {
+            retry = false;
+            for k in 0..n {
+                let victim = (start + k) % n;
+                // An overflow thread may take from the deque of the worker it
+                // stands in for: that worker is blocked until it is done.
+                if victim == self.index && !self.overflow {
+                    continue;
+                }
+                match stealers[victim].steal() {
+                    Steal::Success(job) => {
+                        self.counters().stolen();
+                        return Some(job);
+                    }
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+        }
+        None
+    }
+
+    fn next_random(&self) -> u64 {
+        // xorshift64: cheap, and good enough to spread victims.
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng.set(x);
+        x
+    }
+}
+
+impl Runner for WorkerCtx {
+    fn pool(&self) -> u32 {
+        self.registry.id()
+    }
+
+    fn terminated(&self) -> bool {
+        self.registry.is_terminated_seqcst()
+    }
+
+    fn started_here(&self) {
+        self.counters().start();
+    }
+}
+
+/// Pushes `job` on the current thread's deque if it is a worker of
+/// `registry`; gives the job back otherwise.
+pub(crate) fn push_local(registry: &Registry, job: JobRef) -> Result<(), JobRef> {
+    let mut job = Some(job);
+    let _ = CURRENT.try_with(|c| match (&*c.borrow(), job.take()) {
+        (Some(ctx), Some(j)) if ctx.serves(registry) && !ctx.overflow => ctx.local.push(j),
+        (_, j) => job = j,
+    });
+    job.map_or(Ok(()), Err)
+}
+
+/// This thread's worker index, if it is a worker of `registry`.
+pub(crate) fn index_in(registry: &Registry) -> Option<usize> {
+    WorkerCtx::current()
+        .filter(|ctx| ctx.serves(registry))
+        .map(|ctx| ctx.index)
+}
+
+/// Whether the current thread is one of this pool's workers.
+pub(crate) fn is_worker_of(registry: &Registry) -> bool {
+    index_in(registry).is_some()
+}

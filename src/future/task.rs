@@ -1,0 +1,596 @@
+//! Async tasks: futures run on the pool's workers
+//! ([`ThreadPool::spawn_async`](crate::ThreadPool::spawn_async)), their
+//! wakers, and the pool's list of async tasks that are still alive.
+//!
+//! An async task is one `Arc<AsyncTask>` seen three ways: as a [`JobRef`]
+//! in the deques (a worker *runs* it by polling the future once), as the
+//! [`Waker`] handed to the future (a wake queues it again), and as an entry
+//! in the pool's [`LiveSet`]. The handle does not hold the task, only its
+//! [`Completion`] and a weak reference: so when nothing can ever poll the
+//! future again (no queue entry, no waker left anywhere), the task is
+//! dropped, and its handle resolves to `Cancelled` instead of hanging.
+//!
+//! Scheduling is a small state machine of its own ([`PollState`], apart
+//! from the outcome's state word in `core/state.rs`), so that every wake is
+//! seen and no future is polled twice at once:
+//!
+//! ```text
+//!   state      a wake                      the worker holding the task
+//!   IDLE       -> SCHEDULED, queue it      -
+//!   SCHEDULED  no-op (already queued)      pops it: -> POLLING, polls
+//!   POLLING    -> NOTIFIED                 Pending: -> IDLE
+//!   NOTIFIED   no-op                       Pending: -> SCHEDULED, queues it
+//!   DONE       no-op                       -
+//!   (POLLING or NOTIFIED: Ready, a panic or a cancellation -> DONE)
+//! ```
+//!
+//! Only the wake that moves IDLE → SCHEDULED queues the task, so a task
+//! woken many times while queued is polled once; a wake during the poll
+//! (POLLING → NOTIFIED) makes the worker queue it again when the poll ends.
+//!
+//! Lifecycle: a pool keeps its workers while async tasks are alive, even
+//! after `close()` (a suspended task may still be woken and must find a
+//! worker); `terminate()` and `shutdown(_, true)` cancel them all. See
+//! `docs/async.md`.
+
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as StdOrdering};
+use std::sync::{Arc, Mutex as StdMutex, Weak};
+use std::task::{Context, Poll, Wake, Waker};
+
+use crate::core::completion::Completion;
+use crate::core::counters::Outcome;
+use crate::core::job::{Job, JobRef, Runner, TaskRef};
+use crate::core::registry::Registry;
+use crate::core::state::{Abort, Claim, Phase};
+use crate::core::sync::{lock, AtomicU8, Mutex, Ordering};
+use crate::error::TaskError;
+use crate::handle::AsyncResult;
+
+/// Not queued, not running: waiting for a wake.
+pub(crate) const IDLE: u8 = 0;
+/// In a queue (or being pushed to one); further wakes are no-ops.
+pub(crate) const SCHEDULED: u8 = 1;
+/// A worker is polling the future.
+pub(crate) const POLLING: u8 = 2;
+/// Woken while being polled: queue again when the poll ends.
+pub(crate) const NOTIFIED: u8 = 3;
+/// Over (value, panic or cancellation): wakes are ignored.
+pub(crate) const DONE: u8 = 4;
+
+/// The wake/poll state machine of one async task (see the module docs).
+/// Whoever moves it into SCHEDULED must queue the task; whoever takes a
+/// queue entry moves it out of SCHEDULED. So a task has at most one queue
+/// entry, and at most one thread polls it.
+pub(crate) struct PollState {
+    state: AtomicU8,
+}
+
+impl PollState {
+    /// A new task, about to be queued for its first poll.
+    pub(crate) fn new_scheduled() -> Self {
+        PollState {
+            state: AtomicU8::new(SCHEDULED),
+        }
+    }
+
+    #[allow(dead_code)] // read by the loom models
+    pub(crate) fn state(&self) -> u8 {
+        self.state.load(Ordering::Acquire)
+    }
+
+    /// A wake. Returns true if the caller must queue the task (it moved it
+    /// from IDLE to SCHEDULED); false if it is queued, running (then it
+    /// will be queued again when the poll ends) or done.
+    ///
+    /// A wake of a task that is already SCHEDULED or NOTIFIED still writes
+    /// the state (the same value back): a read-modify-write with Release,
+    /// which the next poll's Acquire of the state reads from, so that poll
+    /// sees whatever the waker wrote before waking (the value a channel
+    /// delivered). A plain load would let the waker and the poller miss
+    /// each other's writes (store buffering), and the wake would be lost;
+    /// the loom model `loom_async_wakes_are_never_lost_and_never_poll_twice`
+    /// finds that interleaving.
+    pub(crate) fn wake(&self) -> bool {
+        let mut state = self.state.load(Ordering::Acquire);
+        loop {
+            let next = match state {
+                IDLE => SCHEDULED,
+                POLLING => NOTIFIED,
+                SCHEDULED | NOTIFIED => state,
+                _ => return false,
+            };
+            match self
+                .state
+                .compare_exchange(state, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return state == IDLE,
+                Err(actual) => state = actual,
+            }
+        }
+    }
+
+    /// A worker took the task's queue entry and is about to poll it.
+    /// False if the task is over (nothing to poll).
+    pub(crate) fn start(&self) -> bool {
+        self.state
+            .compare_exchange(SCHEDULED, POLLING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// The poll returned `Pending`. Returns true if the task was woken
+    /// during the poll and must be queued again (it is SCHEDULED now);
+    /// false if it is IDLE, waiting for a wake.
+    pub(crate) fn suspend(&self) -> bool {
+        match self
+            .state
+            .compare_exchange(POLLING, IDLE, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => false,
+            Err(_) => {
+                // NOTIFIED: wakers leave that state alone, only we move it.
+                // A swap rather than a store: every write to the state is
+                // a read-modify-write, which keeps loom's model exact
+                // (a plain store may be misplaced against a concurrent
+                // RMW there, tokio-rs/loom#254).
+                self.state.swap(SCHEDULED, Ordering::AcqRel);
+                true
+            }
+        }
+    }
+
+    /// The task is over; later wakes do nothing. Called by the thread that
+    /// holds the task (POLLING or NOTIFIED), or by one that found it over.
+    pub(crate) fn finish(&self) {
+        // A swap, as in `suspend`.
+        self.state.swap(DONE, Ordering::AcqRel);
+    }
+}
+
+/// What the pool's [`LiveSet`] can do with an async task it lists.
+pub(crate) trait LiveTask: Send + Sync {
+    /// As [`AsyncResult::cancel`] on the task's handle.
+    fn cancel(self: Arc<Self>) -> bool;
+}
+
+/// One shard of a [`LiveSet`]: a slab, so insert and remove are O(1)
+/// with no hashing (a task keeps its slot number).
+#[derive(Default)]
+struct Slab {
+    entries: Vec<Option<Weak<dyn LiveTask>>>,
+    free: Vec<usize>,
+}
+
+/// The async tasks of one pool that are not over yet. Workers do not exit
+/// while it is non-empty (a suspended task may be woken later), and
+/// terminate cancels every task in it. Sharded, so spawning and finishing
+/// on several threads rarely contend for one lock.
+pub(crate) struct LiveSet {
+    live: AtomicUsize,
+    shards: Box<[StdMutex<Slab>]>,
+}
+
+/// A task's place in a [`LiveSet`]: shard and slot, packed.
+#[derive(Clone, Copy)]
+struct SlotId(usize);
+
+const SHARD_BITS: usize = 6;
+
+impl LiveSet {
+    pub(crate) fn new(workers: usize) -> Self {
+        let n = (workers * 4).next_power_of_two().min(1 << SHARD_BITS);
+        LiveSet {
+            live: AtomicUsize::new(0),
+            shards: (0..n).map(|_| StdMutex::new(Slab::default())).collect(),
+        }
+    }
+
+    fn lock(&self, shard: usize) -> std::sync::MutexGuard<'_, Slab> {
+        self.shards[shard].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether any async task of the pool is still alive. SeqCst: a worker
+    /// reads it after its exit fence (see [`Registry::push`]).
+    pub(crate) fn any_live(&self) -> bool {
+        self.live.load(StdOrdering::SeqCst) != 0
+    }
+
+    fn insert(&self, task: Weak<dyn LiveTask>) -> SlotId {
+        // Counted before the task is queued, so a worker that sees the
+        // queue empty after close also sees the task alive.
+        self.live.fetch_add(1, StdOrdering::SeqCst);
+        // Spread by the task's address (its allocation is unique).
+        let addr = Weak::as_ptr(&task) as *const () as usize;
+        let shard = (addr >> 4).wrapping_mul(0x9E37_79B9) >> 8 & (self.shards.len() - 1);
+        let mut slab = self.lock(shard);
+        let index = match slab.free.pop() {
+            Some(index) => {
+                slab.entries[index] = Some(task);
+                index
+            }
+            None => {
+                slab.entries.push(Some(task));
+                slab.entries.len() - 1
+            }
+        };
+        SlotId(index << SHARD_BITS | shard)
+    }
+
+    /// Forgets a task; true if it was the last one alive.
+    fn remove(&self, slot: SlotId) -> bool {
+        let (shard, index) = (slot.0 & ((1 << SHARD_BITS) - 1), slot.0 >> SHARD_BITS);
+        {
+            let mut slab = self.lock(shard);
+            if slab.entries[index].take().is_none() {
+                return false;
+            }
+            slab.free.push(index);
+        }
+        self.live.fetch_sub(1, StdOrdering::SeqCst) == 1
+    }
+
+    /// Cancels every live task (terminate, `shutdown(_, true)`).
+    pub(crate) fn cancel_all(&self) {
+        let tasks: Vec<Weak<dyn LiveTask>> = (0..self.shards.len())
+            .flat_map(|shard| {
+                let slab = self.lock(shard);
+                slab.entries.iter().flatten().cloned().collect::<Vec<_>>()
+            })
+            .collect();
+        // Outside the locks: cancelling may finish a task, which removes it.
+        for task in tasks {
+            if let Some(task) = task.upgrade() {
+                task.cancel();
+            }
+        }
+    }
+}
+
+/// One future spawned on a pool.
+struct AsyncTask<T, F> {
+    sched: PollState,
+    /// Set by `cancel()` on a started task: the worker that next holds it
+    /// drops the future instead of polling it (or right after a poll).
+    cancel_requested: AtomicBool,
+    /// Taken exactly once: by the poll that returns Ready (or panics), by
+    /// a cancellation, or by the task's drop.
+    future: Mutex<Option<Pin<Box<F>>>>,
+    /// What the task's [`AsyncResult`] holds: the outcome.
+    handle: Arc<AsyncHandle<T>>,
+    /// Weak: a queued task must not keep its pool's queues alive (the
+    /// queues hold the task).
+    registry: Weak<Registry>,
+    slot: SlotId,
+}
+
+impl<T, F> AsyncTask<T, F>
+where
+    F: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    fn completion(&self) -> &Completion<T> {
+        &self.handle.completion
+    }
+
+    /// Resolves a task that was never polled to `error`; false if it had
+    /// been started (or was over).
+    fn abort_unstarted(&self, error: TaskError) -> bool {
+        // Release what the future captured before anyone is told.
+        let release = || {
+            let _ = drop_future(lock(&self.future).take());
+        };
+        if self.completion().abort(error, release) == Abort::TooLate {
+            return false;
+        }
+        self.retire();
+        true
+    }
+
+    /// Wakes the task: queues it unless it is queued, running or done.
+    fn schedule(self: &Arc<Self>) {
+        if self.sched.wake() {
+            self.enqueue(false);
+        }
+    }
+
+    /// Queues a task that this thread just moved into SCHEDULED. `back`:
+    /// behind everything else (a task that woke itself), not on top of this
+    /// worker's deque, so a task that keeps yielding cannot starve the work
+    /// queued under it.
+    fn enqueue(self: &Arc<Self>, back: bool) {
+        let Some(registry) = self.registry.upgrade() else {
+            // The pool is gone (its workers exited, which they do only when
+            // no async task is alive, so this is a stale entry at most):
+            // nobody will poll the task again; end it here.
+            if self.sched.start() {
+                self.stop(TaskError::Cancelled);
+            }
+            return;
+        };
+        let job: JobRef = self.clone();
+        if back {
+            registry.injector.push(job);
+            registry.parking.wake_one();
+        } else {
+            // A task already accepted is not withdrawn when the pool has
+            // closed meanwhile: workers stay while it is alive.
+            let _closed = registry.push(job);
+        }
+    }
+
+    /// Polls the future once; the caller holds the task (POLLING).
+    fn poll_once(self: &Arc<Self>) {
+        let waker = Waker::from(self.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut slot = lock(&self.future);
+        let Some(future) = slot.as_mut() else {
+            // Unreachable: the future is taken only when the task ends.
+            drop(slot);
+            self.stop(TaskError::Cancelled);
+            return;
+        };
+        let polled = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)));
+        match polled {
+            Ok(Poll::Pending) => {
+                drop(slot);
+                drop(waker);
+                if self.cancel_requested.load(StdOrdering::SeqCst) {
+                    self.stop(TaskError::Cancelled);
+                } else if self.sched.suspend() {
+                    self.enqueue(true);
+                }
+            }
+            Ok(Poll::Ready(value)) => {
+                let future = slot.take();
+                drop(slot);
+                // The value is already made: a panicking destructor now
+                // cannot take it back.
+                let _ = drop_future(future);
+                self.end(Ok(value));
+            }
+            Err(payload) => {
+                let future = slot.take();
+                drop(slot);
+                let _ = drop_future(future);
+                self.end(Err(TaskError::Panicked(payload)));
+            }
+        }
+    }
+
+    /// Ends a started task that this thread holds without a value: drops
+    /// the future here (a panic in its destructor is reported instead).
+    fn stop(&self, error: TaskError) {
+        let error = match drop_future(lock(&self.future).take()) {
+            Some(payload) => TaskError::Panicked(payload),
+            None => error,
+        };
+        self.end(Err(error));
+    }
+
+    /// Publishes the outcome of a started task this thread holds.
+    fn end(&self, result: Result<T, TaskError>) {
+        self.sched.finish();
+        if self.completion().phase() == Phase::Running {
+            self.completion().finish(result);
+            self.retire();
+        }
+    }
+
+    /// Takes the task off its pool's live list (exactly once, by whoever
+    /// moved its completion into a final phase); the last one out lets
+    /// the workers of a closed pool exit.
+    fn retire(&self) {
+        if let Some(registry) = self.registry.upgrade() {
+            if registry.async_tasks.remove(self.slot) && registry.is_closed() {
+                registry.parking.wake_all();
+            }
+        }
+    }
+}
+
+/// Drops a future, catching a panic in its destructor.
+fn drop_future<F>(future: Option<F>) -> Option<Box<dyn std::any::Any + Send>> {
+    catch_unwind(AssertUnwindSafe(move || drop(future))).err()
+}
+
+impl<T, F> Job for AsyncTask<T, F>
+where
+    F: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    fn run(self: Arc<Self>, _runner: &dyn Runner) -> Outcome {
+        if !self.sched.start() {
+            return Outcome::Completed;
+        }
+        let claimed = match self.completion().phase() {
+            Phase::Pending => self.completion().claim() == Claim::Won,
+            phase => phase == Phase::Running,
+        };
+        if !claimed {
+            // Cancelled (or refused) before its first poll.
+            self.sched.finish();
+            return Outcome::Completed;
+        }
+        if self.cancel_requested.load(StdOrdering::SeqCst) {
+            self.stop(TaskError::Cancelled);
+            return Outcome::Completed;
+        }
+        self.poll_once();
+        Outcome::Completed
+    }
+
+    /// Cancels the task, whose queue entry the caller took (terminate, or a
+    /// worker that found it after termination): a task never polled ends
+    /// with `error`, a started one is dropped here and ends `Cancelled`.
+    fn abort(&self, error: TaskError) -> bool {
+        if self.abort_unstarted(error) {
+            return true;
+        }
+        if !self.sched.start() {
+            return false;
+        }
+        if self.completion().phase() != Phase::Running {
+            self.sched.finish();
+            return false;
+        }
+        self.stop(TaskError::Cancelled);
+        true
+    }
+}
+
+impl<T, F> LiveTask for AsyncTask<T, F>
+where
+    F: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    fn cancel(self: Arc<Self>) -> bool {
+        if self.abort_unstarted(TaskError::Cancelled) {
+            return true;
+        }
+        if self.completion().phase() != Phase::Running {
+            return false;
+        }
+        // Started: the future can only be dropped by the thread that holds
+        // it, between polls. Flag it, then wake it so a worker does that
+        // soon; a poll under way sees the flag when it returns.
+        self.cancel_requested.store(true, StdOrdering::SeqCst);
+        self.schedule();
+        true
+    }
+}
+
+impl<T, F> Wake for AsyncTask<T, F>
+where
+    F: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    fn wake(self: Arc<Self>) {
+        self.schedule();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.schedule();
+    }
+}
+
+impl<T, F> Drop for AsyncTask<T, F> {
+    /// The last reference went while the task was not over: nothing can
+    /// poll it again (no queue entry, no waker). End it so its handle does
+    /// not wait forever.
+    fn drop(&mut self) {
+        let completion = &self.handle.completion;
+        if completion.phase().is_final() {
+            return;
+        }
+        let future = lock(&self.future).take();
+        let error = match drop_future(future) {
+            Some(payload) => TaskError::Panicked(payload),
+            None => TaskError::Cancelled,
+        };
+        if completion.abort(TaskError::Cancelled, || {}) == Abort::TooLate {
+            completion.finish(Err(error));
+        }
+        if let Some(registry) = self.registry.upgrade() {
+            if registry.async_tasks.remove(self.slot) && registry.is_closed() {
+                registry.parking.wake_all();
+            }
+        }
+    }
+}
+
+/// What an async task's [`AsyncResult`] holds: the outcome, and a weak
+/// reference to reach the task for `cancel()`.
+struct AsyncHandle<T> {
+    completion: Completion<T>,
+    task: Weak<dyn AsyncControl>,
+}
+
+/// The handle's view of its task.
+trait AsyncControl: Send + Sync {
+    fn abort(&self, error: TaskError) -> bool;
+    fn cancel(self: Arc<Self>) -> bool;
+}
+
+impl<T, F> AsyncControl for AsyncTask<T, F>
+where
+    F: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    fn abort(&self, error: TaskError) -> bool {
+        self.abort_unstarted(error)
+    }
+    fn cancel(self: Arc<Self>) -> bool {
+        LiveTask::cancel(self)
+    }
+}
+
+impl<T: Send> TaskRef<T> for AsyncHandle<T> {
+    fn completion(&self) -> &Completion<T> {
+        &self.completion
+    }
+
+    fn abort(&self, error: TaskError) -> bool {
+        self.task.upgrade().is_some_and(|task| task.abort(error))
+    }
+
+    fn cancel(&self) -> bool {
+        self.task.upgrade().is_some_and(|task| task.cancel())
+    }
+
+    // No `run_here`: a waiting worker finds the task in the queues like
+    // any other job; polling it here, outside its queue entry, would break
+    // the one-entry rule of the poll state machine.
+}
+
+/// Spawns `future` on the pool whose registry this is.
+pub(crate) fn spawn<F>(registry: &Arc<Registry>, future: F) -> AsyncResult<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    if registry.is_closed() {
+        return AsyncResult::failed(TaskError::PoolClosed);
+    }
+    // Three allocations: the task, its handle, the boxed future. The
+    // handle's and the live list's references to the task are weak, made
+    // before the task exists.
+    let task = Arc::new_cyclic(|me: &Weak<AsyncTask<F::Output, F>>| {
+        let control: Weak<dyn AsyncControl> = me.clone();
+        let live: Weak<dyn LiveTask> = me.clone();
+        AsyncTask {
+            sched: PollState::new_scheduled(),
+            cancel_requested: AtomicBool::new(false),
+            future: Mutex::new(Some(Box::pin(future))),
+            handle: Arc::new(AsyncHandle {
+                completion: Completion::new(),
+                task: control,
+            }),
+            registry: Arc::downgrade(registry),
+            slot: registry.async_tasks.insert(live),
+        }
+    });
+    let handle = AsyncResult::from_task(task.handle.clone());
+    if registry.push(task.clone()) {
+        // The pool closed while we queued: take the task back unless a
+        // worker already started it (then it runs; workers stay for it).
+        task.abort_unstarted(TaskError::PoolClosed);
+    }
+    handle
+}
+
+/// Spawns `future` on the [`global`](crate::global) pool; see
+/// [`ThreadPool::spawn_async`](crate::ThreadPool::spawn_async).
+///
+/// ```
+/// let handle = futurepool::spawn_async(async { 6 * 7 });
+/// assert_eq!(handle.get(), Ok(42));
+/// ```
+pub fn spawn_async<F>(future: F) -> AsyncResult<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    crate::global().spawn_async(future)
+}

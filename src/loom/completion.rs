@@ -1,0 +1,224 @@
+//! loom models of a task's state word and outcome: exactly one of run and
+//! cancel wins, waiters never sleep through a publication, callbacks run
+//! exactly once, late callbacks and takers share the value, timed-out
+//! waiters deregister, a dropped handle drops the value once.
+
+use std::sync::Arc;
+
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use loom::thread;
+
+use super::{model, park_until_published};
+use crate::core::completion::{Completion, Waiter};
+use crate::core::state::{Abort, Claim, Phase};
+use crate::error::TaskError;
+
+#[test]
+fn loom_run_races_cancel_exactly_one_wins() {
+    model(|| {
+        let c = Arc::new(Completion::<u32>::new());
+        let runner = {
+            let c = c.clone();
+            thread::spawn(move || {
+                if c.claim() == Claim::Won {
+                    c.finish(Ok(7));
+                    true
+                } else {
+                    false
+                }
+            })
+        };
+        let cancelled = c.abort(TaskError::Cancelled, || {}) == Abort::Won;
+        let ran = runner.join().unwrap();
+        assert!(ran != cancelled, "exactly one of run and cancel wins");
+        park_until_published(&c);
+        let outcome = c.try_take().expect("published and not lent");
+        if ran {
+            assert_eq!(c.phase(), Phase::Ok);
+            assert_eq!(outcome, Ok(7));
+        } else {
+            assert_eq!(c.phase(), Phase::Cancelled);
+            assert_eq!(outcome, Err(TaskError::Cancelled));
+        }
+        assert_eq!(c.try_take(), Some(Err(TaskError::ResultTaken)));
+    });
+}
+
+#[test]
+fn loom_waiter_never_sleeps_through_publication() {
+    model(|| {
+        let c = Arc::new(Completion::<u32>::new());
+        assert_eq!(c.claim(), Claim::Won);
+        let worker = {
+            let c = c.clone();
+            thread::spawn(move || c.finish(Ok(1)))
+        };
+        // If the wake-up could be lost, loom reports a deadlock here.
+        park_until_published(&c);
+        assert_eq!(c.try_take(), Some(Ok(1)));
+        worker.join().unwrap();
+    });
+}
+
+#[test]
+fn loom_callbacks_run_exactly_once_whatever_the_interleaving() {
+    model(|| {
+        let c = Arc::new(Completion::<u32>::new());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen_ok = Arc::new(AtomicBool::new(true));
+        assert_eq!(c.claim(), Claim::Won);
+        let finisher = {
+            let c = c.clone();
+            thread::spawn(move || c.finish(Ok(3)))
+        };
+        let adder = {
+            let (c, calls, seen_ok) = (c.clone(), calls.clone(), seen_ok.clone());
+            thread::spawn(move || {
+                c.add_callback(Box::new(move |r| {
+                    if r != &Ok(3) {
+                        seen_ok.store(false, Ordering::SeqCst);
+                    }
+                    calls.fetch_add(1, Ordering::SeqCst);
+                }));
+            })
+        };
+        finisher.join().unwrap();
+        adder.join().unwrap();
+        park_until_published(&c);
+        // A late callback borrows the result; once everyone has joined it
+        // is back, so the value is still there for the taker.
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert!(seen_ok.load(Ordering::SeqCst));
+        assert_eq!(c.try_take(), Some(Ok(3)));
+    });
+}
+
+#[test]
+fn loom_late_callback_and_taker_both_see_the_value_once() {
+    model(|| {
+        let c = Arc::new(Completion::<u32>::new());
+        assert_eq!(c.claim(), Claim::Won);
+        c.finish(Ok(5));
+        let seen = Arc::new(AtomicUsize::new(0));
+        let adder = {
+            let (c, seen) = (c.clone(), seen.clone());
+            thread::spawn(move || {
+                c.add_callback(Box::new(move |r| {
+                    // Either the value (taker not yet there) or ResultTaken.
+                    let v = match r {
+                        Ok(5) => 1,
+                        Err(TaskError::ResultTaken) => 2,
+                        _ => 100,
+                    };
+                    seen.store(v, Ordering::SeqCst);
+                }));
+            })
+        };
+        // The taker waits out a lend instead of seeing a hole.
+        let taken = loop {
+            if let Some(r) = c.try_take() {
+                break r;
+            }
+            if c.register(Waiter::Thread(thread::current()), true) {
+                thread::park();
+            }
+        };
+        adder.join().unwrap();
+        assert_eq!(taken, Ok(5));
+        let v = seen.load(Ordering::SeqCst);
+        assert!(v == 1 || v == 2, "callback saw {v}");
+    });
+}
+
+// ---- the handle: cancel vs complete vs callbacks vs timed waits vs drop --
+
+#[test]
+fn loom_cancel_complete_and_callback_agree_on_one_outcome() {
+    model(|| {
+        let c = Arc::new(Completion::<u32>::new());
+        let seen = Arc::new(AtomicUsize::new(0));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let runner = {
+            let c = c.clone();
+            thread::spawn(move || {
+                if c.claim() == Claim::Won {
+                    c.finish(Ok(1));
+                }
+            })
+        };
+        {
+            let (seen, calls) = (seen.clone(), calls.clone());
+            c.add_callback(Box::new(move |r| {
+                let v = match r {
+                    Ok(1) => 1,
+                    Err(TaskError::Cancelled) => 2,
+                    _ => 100,
+                };
+                seen.store(v, Ordering::SeqCst);
+                calls.fetch_add(1, Ordering::SeqCst);
+            }));
+        }
+        let cancelled = c.abort(TaskError::Cancelled, || {}) == Abort::Won;
+        runner.join().unwrap();
+        park_until_published(&c);
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "the callback ran once");
+        let outcome = c.try_take().expect("published");
+        let expect = if cancelled { 2 } else { 1 };
+        assert_eq!(seen.load(Ordering::SeqCst), expect);
+        assert_eq!(outcome.is_ok(), !cancelled);
+    });
+}
+
+#[test]
+fn loom_timed_out_waiter_deregisters_and_a_later_wait_is_still_woken() {
+    model(|| {
+        let c = Arc::new(Completion::<u32>::new());
+        assert_eq!(c.claim(), Claim::Won);
+        let finisher = {
+            let c = c.clone();
+            thread::spawn(move || c.finish(Ok(9)))
+        };
+        // A get_timeout that gives up: register, then deregister.
+        let me = thread::current();
+        if c.register(Waiter::Thread(me.clone()), true) {
+            c.deregister_thread(&me);
+        }
+        // The next get must still be woken (or find the value).
+        let got = loop {
+            if let Some(r) = c.try_take() {
+                break r;
+            }
+            if c.register(Waiter::Thread(thread::current()), true) {
+                thread::park();
+            }
+        };
+        assert_eq!(got, Ok(9));
+        finisher.join().unwrap();
+    });
+}
+
+/// Counts drops of a task's value.
+struct Counted(Arc<AtomicUsize>);
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn loom_handle_dropped_while_the_task_completes_drops_the_value_once() {
+    model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let c = loom::sync::Arc::new(Completion::<Counted>::new());
+        assert_eq!(c.claim(), Claim::Won);
+        let runner = {
+            let (c, drops) = (c.clone(), drops.clone());
+            // The worker's reference: finish, then drop it.
+            thread::spawn(move || c.finish(Ok(Counted(drops))))
+        };
+        // The handle's reference, dropped without taking the value.
+        drop(c);
+        runner.join().unwrap();
+        assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped exactly once");
+    });
+}
