@@ -159,6 +159,10 @@ impl<T: Send + 'static> AsyncResult<T> {
     /// stays usable and a later call can still collect the value. Otherwise
     /// as [`get`](AsyncResult::get). The value is handed out once: after a
     /// call has returned it, the next returns [`TaskError::ResultTaken`].
+    /// Inside one of the task's own done-callbacks that run before its value
+    /// is published, the value is being handed to those callbacks: this
+    /// returns [`TaskError::Timeout`] at once rather than wait for itself
+    /// (the callback has the outcome by reference).
     ///
     /// ```
     /// # use futurepool::{ThreadPool, TaskError};
@@ -175,7 +179,9 @@ impl<T: Send + 'static> AsyncResult<T> {
             .unwrap_or(Err(TaskError::Timeout))
     }
 
-    /// Blocks until the task is done (finished, panicked or cancelled).
+    /// Blocks until the task is done (finished, panicked or cancelled) and
+    /// the done-callbacks added before that have run. Called inside one of
+    /// those callbacks (which run before it returns), it returns at once.
     ///
     /// ```
     /// # use futurepool::ThreadPool;
@@ -188,7 +194,8 @@ impl<T: Send + 'static> AsyncResult<T> {
         block(&WaitFor::new(&*self.task, false), None);
     }
 
-    /// Blocks until the task is done or `timeout` passes; true if done.
+    /// Blocks until the task is done or `timeout` passes; true if done. As
+    /// [`wait`](AsyncResult::wait) about callbacks.
     ///
     /// ```
     /// # use futurepool::ThreadPool;
@@ -311,6 +318,11 @@ impl<T: Send + 'static> AsyncResult<T> {
     fn take_until(&self, deadline: Option<Instant>) -> Option<Result<T, TaskError>> {
         let wait = WaitFor::new(&*self.task, true);
         loop {
+            if self.completion().in_own_callback() {
+                // Inside one of its own done-callbacks the value is being
+                // handed to the callbacks; no wait here can end with it.
+                return None;
+            }
             if !block(&wait, deadline) {
                 return None;
             }

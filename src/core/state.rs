@@ -158,7 +158,6 @@ impl State {
     }
 
     /// Published: callbacks registered before completion have run.
-    #[cfg_attr(not(loom), allow(dead_code))] // read by the loom models
     pub(crate) fn is_published(&self) -> bool {
         self.load() & PUBLISHED != 0
     }
