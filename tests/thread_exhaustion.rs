@@ -84,7 +84,7 @@ fn child() {
     // Built while threads can still be had: 2 workers with small stacks.
     let pool = Builder::new()
         .num_threads(2)
-        .stack_size(128 << 10)
+        .stack_size(512 << 10)
         .build()
         .unwrap();
     if !refuse_threads() {

@@ -18,7 +18,7 @@
 //! steal from the deque of the worker it stands in for, which is blocked
 //! until it is done. If no thread can be started (the process is out of
 //! threads), the wait goes on where it is, and once the stack is nearly
-//! spent (half the reserve used too) it runs no more work there: it parks
+//! spent (a quarter of the reserve used too) it runs no more work there: it parks
 //! until the condition holds, leaving the awaited task to the other
 //! workers (with one worker, only a bounded wait then ends, timed out),
 //! rather than overflow the stack.
@@ -74,11 +74,12 @@ impl StackBudget {
         self.used_more_than(self.reserve())
     }
 
-    /// Whether nesting here has used half the reserve too: only a worker
-    /// that could not move its wait to an overflow thread gets this far,
-    /// and it must start no more work on this stack.
+    /// Whether nesting here has used a quarter of the reserve too: only a
+    /// worker that could not move its wait to an overflow thread gets this
+    /// far, and it must start no more work on this stack (what is left is
+    /// for the task already running and the wait it is in).
     pub(crate) fn is_nearly_spent(&self) -> bool {
-        self.used_more_than(self.reserve() / 2)
+        self.used_more_than(self.reserve() / 4 * 3)
     }
 
     fn reserve(&self) -> usize {

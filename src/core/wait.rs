@@ -110,9 +110,13 @@ impl WorkerCtx {
                 return park_wait(cond, deadline);
             }
         }
+        // Once per wait, first: the awaited task itself, if it is ours to
+        // run (the common fork-join case ends here).
+        if self.run_offered(cond) && cond.is_done() {
+            return true;
+        }
         let registry = &*self.registry;
         let idle = cond.is_idle_wait();
-        let mut offered = false;
         loop {
             if cond.is_done() {
                 return true;
@@ -120,12 +124,6 @@ impl WorkerCtx {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 cond.deregister(&self.thread);
                 return cond.is_done();
-            }
-            if !offered {
-                offered = true;
-                if self.run_offered(cond) {
-                    continue;
-                }
             }
             let job = if idle {
                 self.find_work_spinning()
@@ -168,6 +166,7 @@ impl WorkerCtx {
     }
 
     /// Lets `cond` run the awaited task in place; true if it did.
+    #[inline]
     fn run_offered(&self, cond: &dyn Waitable) -> bool {
         if self.registry.is_terminated() {
             return false;
