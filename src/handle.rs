@@ -44,14 +44,15 @@ impl<'a, T> WaitFor<'a, T> {
     }
 
     /// The value: the one a run in place handed back, else the slot's.
-    fn take(&self) -> Option<Result<T, TaskError>> {
-        if self.has_taken.swap(false, Ordering::Relaxed) {
-            let taken = self.taken.lock().unwrap_or_else(|e| e.into_inner()).take();
-            if taken.is_some() {
-                return taken;
-            }
+    /// Consumes the wait, so the value a run in place left is moved out
+    /// without taking its lock again.
+    fn take(self) -> Result<Result<T, TaskError>, Self> {
+        if self.has_taken.load(Ordering::Relaxed) {
+            let taken = self.taken.into_inner().unwrap_or_else(|e| e.into_inner());
+            // Set only with a value in place.
+            return Ok(taken.unwrap_or(Err(TaskError::ResultTaken)));
         }
-        self.task.completion().try_take()
+        self.task.completion().try_take().ok_or(self)
     }
 }
 
@@ -316,7 +317,7 @@ impl<T: Send + 'static> AsyncResult<T> {
     /// runs the task in place if it has not started and hands its value
     /// straight back.
     fn take_until(&self, deadline: Option<Instant>) -> Option<Result<T, TaskError>> {
-        let wait = WaitFor::new(&*self.task, true);
+        let mut wait = WaitFor::new(&*self.task, true);
         loop {
             if self.completion().in_own_callback() {
                 // Inside one of its own done-callbacks the value is being
@@ -327,11 +328,23 @@ impl<T: Send + 'static> AsyncResult<T> {
                 return None;
             }
             // Available, unless another thread took it or lent it to a
-            // late callback meanwhile: then wait again.
-            if let Some(result) = wait.take() {
-                return Some(result);
+            // late callback meanwhile (then wait again), or this thread is
+            // inside one of the task's own callbacks, to which the value is
+            // being handed: no wait here can end with it.
+            wait = match wait.take() {
+                Ok(result) => return Some(result),
+                Err(wait) => wait,
+            };
+            if self.completion().in_own_callback() {
+                return None;
             }
         }
+    }
+}
+
+impl<T> Drop for AsyncResult<T> {
+    fn drop(&mut self) {
+        self.task.completion().detach();
     }
 }
 

@@ -14,12 +14,11 @@
 //! while it is lent. User code (callbacks, the task itself) never runs
 //! under the slot's lock.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 
 use crate::core::state::{Abort, Claim, Phase, State};
-use crate::core::sync::{current_thread, lock, Mutex, MutexGuard, Thread};
+use crate::core::sync::{current_thread, lock, AtomicBool, Mutex, MutexGuard, Ordering, Thread};
 use crate::error::TaskError;
 
 /// A done-callback, as given to [`AsyncResult::add_done_callback`](crate::AsyncResult::add_done_callback).
@@ -97,6 +96,11 @@ impl<T> Slot<T> {
 /// The shared state of one task's outcome.
 pub(crate) struct Completion<T> {
     state: State,
+    /// The task's handle was dropped before the outcome was published: a
+    /// panic then has nowhere to go and is reported (see `panics.rs`).
+    /// Written and read under the slot's lock; in the padding after the
+    /// state byte, so it costs no space.
+    detached: AtomicBool,
     /// The pool a queued task belongs to (its registry's
     /// [`id`](crate::core::registry::Registry::id); 0 for anything else).
     /// Kept here, not in the task, because it fits in the padding after
@@ -116,6 +120,7 @@ impl<T> Completion<T> {
     pub(crate) fn new_in(pool: u32) -> Self {
         Completion {
             state: State::pending(),
+            detached: AtomicBool::new(false),
             pool,
             slot: Mutex::new(Slot {
                 result: None,
@@ -129,6 +134,7 @@ impl<T> Completion<T> {
     pub(crate) fn new_done(result: Result<T, TaskError>) -> Self {
         Completion {
             state: State::published(Phase::of(&result)),
+            detached: AtomicBool::new(false),
             pool: 0,
             slot: Mutex::new(Slot {
                 result: Some(result),
@@ -142,22 +148,26 @@ impl<T> Completion<T> {
         self.pool
     }
 
+    #[inline]
     pub(crate) fn phase(&self) -> Phase {
         self.state.phase()
     }
 
     /// Done: finished, panicked, cancelled or refused (callbacks may still
     /// be running).
+    #[inline]
     pub(crate) fn is_ready(&self) -> bool {
         self.state.is_ready()
     }
 
     /// Published: callbacks registered before completion have run.
+    #[inline]
     pub(crate) fn is_published(&self) -> bool {
         self.state.is_published()
     }
 
     /// The value can be taken right now.
+    #[inline]
     pub(crate) fn is_available(&self) -> bool {
         self.state.is_available()
     }
@@ -187,7 +197,7 @@ impl<T> Completion<T> {
     pub(crate) fn abort(&self, error: TaskError, release: impl FnOnce()) -> Abort {
         let answer = self.state.abort(Phase::of_abort(&error));
         if answer == Abort::Won {
-            let _ = catch_unwind(AssertUnwindSafe(release));
+            crate::core::panics::run_reporting(self.pool, release);
             self.publish(Err(error));
         }
         answer
@@ -230,9 +240,21 @@ impl<T> Completion<T> {
         loop {
             let mut slot = lock(&self.slot);
             if !slot.has_callbacks() {
-                slot.result = Some(result);
+                let lost = match result {
+                    // Nobody can ever take it: report it instead.
+                    Err(TaskError::Panicked(payload)) if self.detached.load(Ordering::Relaxed) => {
+                        Some(payload)
+                    }
+                    result => {
+                        slot.result = Some(result);
+                        None
+                    }
+                };
                 self.state.set_published();
                 self.wake_watchers(slot);
+                if let Some(payload) = lost {
+                    crate::core::panics::report(self.pool, payload);
+                }
                 return;
             }
             let watchers = slot.watchers();
@@ -242,7 +264,7 @@ impl<T> Completion<T> {
             watchers.callback_thread = Some(current_thread());
             drop(slot);
             for callback in callbacks {
-                run_callback(callback, &result);
+                run_callback(self.pool, callback, &result);
             }
         }
     }
@@ -260,9 +282,19 @@ impl<T> Completion<T> {
                 // A foreign executor's waker is user code: its panic must
                 // not unwind into the worker (or canceller) that completed
                 // the task.
-                let _ = catch_unwind(AssertUnwindSafe(|| waker.wake()));
+                crate::core::panics::run_reporting(self.pool, || waker.wake());
             }
         }
+    }
+
+    /// The handle was dropped: if the outcome is not published yet, a
+    /// panic it turns out to be will be reported, not kept.
+    pub(crate) fn detach(&self) {
+        if self.state.is_published() {
+            return;
+        }
+        let _slot = lock(&self.slot);
+        self.detached.store(true, Ordering::Relaxed);
     }
 
     /// Runs `callback` once with the outcome: now, on this thread, if it is
@@ -278,13 +310,14 @@ impl<T> Completion<T> {
         match slot.result.take() {
             Some(result) => {
                 self.state.set_lent();
+                slot.watchers().callback_thread = Some(current_thread());
                 drop(slot);
-                run_callback(callback, &result);
+                run_callback(self.pool, callback, &result);
                 self.publish(result);
             }
             None => {
                 drop(slot);
-                run_callback(callback, &Err(TaskError::ResultTaken));
+                run_callback(self.pool, callback, &Err(TaskError::ResultTaken));
             }
         }
     }
@@ -346,31 +379,39 @@ impl<T> Completion<T> {
 
     /// The condition a waiter waits for: with `need_value`, the value can
     /// be taken; without, the task is done and its callbacks have run
-    /// (published), or, on the thread running those callbacks, done.
+    /// (published). On a thread running the task's own callbacks, either
+    /// holds as soon as the task is done: such a wait cannot wait for the
+    /// publication (or lend) that waits for it.
+    #[inline]
     pub(crate) fn met(&self, need_value: bool) -> bool {
-        if need_value {
-            return self.is_available();
-        }
-        if self.is_published() {
-            return true;
-        }
-        self.is_ready() && self.met_locked(&lock(&self.slot), false)
+        let met = if need_value {
+            self.is_available()
+        } else {
+            self.is_published()
+        };
+        met || (self.is_ready() && self.in_callbacks_here())
     }
 
     fn met_locked(&self, slot: &Slot<T>, need_value: bool) -> bool {
-        if need_value {
+        let met = if need_value {
             self.is_available()
         } else {
-            self.is_published() || (self.is_ready() && slot.on_callback_thread())
-        }
+            self.is_published()
+        };
+        met || (self.is_ready() && slot.on_callback_thread())
+    }
+
+    /// Whether the current thread runs this (done) task's callbacks now.
+    #[cold]
+    fn in_callbacks_here(&self) -> bool {
+        lock(&self.slot).on_callback_thread()
     }
 
     /// Whether the current thread is inside one of this task's callbacks
-    /// that run before publication: the value cannot be taken here (it is
-    /// being handed to the callbacks), and waiting for it would wait for
-    /// this thread.
+    /// while the value is out of reach (being handed to the callbacks, or
+    /// lent to a late one): waiting for it would wait for this thread.
     pub(crate) fn in_own_callback(&self) -> bool {
-        self.is_ready() && !self.is_published() && lock(&self.slot).on_callback_thread()
+        self.is_ready() && !self.is_available() && self.in_callbacks_here()
     }
 
     /// The handle's `Future::poll`: the value if available, else the
@@ -389,8 +430,9 @@ impl<T> Completion<T> {
     }
 }
 
-fn run_callback<T>(callback: Callback<T>, result: &Result<T, TaskError>) {
+fn run_callback<T>(pool: u32, callback: Callback<T>, result: &Result<T, TaskError>) {
     // A panicking callback must not take the completing thread (a worker,
-    // or a user thread calling cancel) down with it, nor skip the others.
-    let _ = catch_unwind(AssertUnwindSafe(|| callback(result)));
+    // or a user thread calling cancel) down with it, nor skip the others;
+    // nor may its payload's Drop.
+    crate::core::panics::run_reporting(pool, || callback(result));
 }

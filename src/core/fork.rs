@@ -16,6 +16,7 @@
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use crate::core::job_ref::{JobRef, StackJob};
+use crate::core::sync::lock_std;
 use crate::core::worker::WorkerCtx;
 
 impl WorkerCtx {
@@ -28,10 +29,21 @@ impl WorkerCtx {
         RA: Send,
         RB: Send,
     {
-        if self.stack.is_low() {
-            // Deep recursion: go on on a fresh stack (`stack.rs`).
-            return self.on_fresh_stack(move |ctx| ctx.join(a, b));
-        }
+        let (a, b) = if self.stack.is_low() {
+            // Deep recursion: go on on a fresh stack (`stack.rs`), or here
+            // if no thread can be started.
+            let parts = std::sync::Mutex::new(Some((a, b)));
+            let take = || lock_std(&parts).take().expect("taken once");
+            if let Some(both) = self.on_fresh_stack(|ctx| {
+                let (a, b) = take();
+                ctx.join(a, b)
+            }) {
+                return both;
+            }
+            take()
+        } else {
+            (a, b)
+        };
         if self.is_overflow() {
             // Nobody can steal from an overflow thread's deque: queueing
             // `b` would only delay it.

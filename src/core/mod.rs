@@ -26,6 +26,7 @@ pub(crate) mod fork;
 pub(crate) mod job;
 pub(crate) mod job_ref;
 pub(crate) mod latch;
+pub(crate) mod panics;
 pub(crate) mod parking;
 pub(crate) mod registry;
 pub(crate) mod stack;

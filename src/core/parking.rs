@@ -180,6 +180,7 @@ impl Parking {
     }
 
     /// How many workers are parked right now.
+    #[cfg(test)]
     pub(crate) fn parked(&self) -> usize {
         self.count.load(Ordering::Relaxed)
     }

@@ -63,6 +63,8 @@ pub(crate) struct Registry {
     thread_name: String,
     /// See [`id`](Registry::id).
     id: u32,
+    /// Where contained panics go (see `panics.rs`); kept alive here.
+    _panic_handler: Option<crate::core::panics::PanicHandler>,
 }
 
 /// The next pool's [`id`](Registry::id).
@@ -81,8 +83,13 @@ impl Registry {
         stealers: Vec<Stealer<JobRef>>,
         max_queued: Option<usize>,
         thread_name: String,
+        panic_handler: Option<crate::core::panics::PanicHandler>,
     ) -> Self {
         let n = stealers.len();
+        let id = next_id();
+        if let Some(handler) = &panic_handler {
+            crate::core::panics::register(id, handler);
+        }
         Registry {
             injector: Injector::new(),
             stealers: stealers.into_boxed_slice(),
@@ -99,7 +106,8 @@ impl Registry {
             idle: IdleWaiters::default(),
             timer: OnceCell::new(),
             thread_name,
-            id: next_id(),
+            id,
+            _panic_handler: panic_handler,
         }
     }
 
@@ -137,11 +145,15 @@ impl Registry {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        // Refused work is dropped here, unrun; its Drop is user code and
+        // must not make `submit` panic.
         if self.is_closed() {
+            crate::core::panics::drop_reporting(self.id(), (func, token));
             return AsyncResult::failed(TaskError::PoolClosed);
         }
         if let Some(bound) = &self.bound {
             if !self.reserve(bound) {
+                crate::core::panics::drop_reporting(self.id(), (func, token));
                 return AsyncResult::failed(TaskError::PoolClosed);
             }
         }
@@ -181,6 +193,17 @@ impl Registry {
             handle.refuse();
         }
         handle
+    }
+
+    /// Waits for a place in the queue if the pool is bounded (as
+    /// `submit` does, see [`reserve`](Registry::reserve)); false if the
+    /// pool is closed. Pair a true with one
+    /// [`push_reserved`](Registry::push_reserved).
+    pub(crate) fn reserve_place(&self) -> bool {
+        match &self.bound {
+            Some(bound) => self.reserve(bound),
+            None => !self.is_closed(),
+        }
     }
 
     /// Waits for a place in a bounded pool's queue; false if the pool
@@ -233,7 +256,8 @@ impl Registry {
         self.announce()
     }
 
-    fn push_reserved(&self, job: JobRef) -> bool {
+    /// [`push`](Registry::push) for a job whose place is reserved.
+    pub(crate) fn push_reserved(&self, job: JobRef) -> bool {
         if let Err(job) = crate::core::worker::push_local(self, job) {
             self.injector.push(job);
         }
@@ -304,6 +328,11 @@ impl Registry {
     pub(crate) fn worker_exited(&self) {
         *self.exited.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         self.exited_cv.notify_all();
+    }
+
+    /// How many worker threads have left their loop.
+    pub(crate) fn exited_workers(&self) -> usize {
+        *self.exited.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Waits until `workers` workers have exited, or `deadline`; true if

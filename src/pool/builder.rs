@@ -38,6 +38,7 @@ pub struct Builder {
     initializer: Option<Initializer>,
     daemon: bool,
     max_queued: Option<usize>,
+    panic_handler: Option<crate::core::panics::PanicHandler>,
 }
 
 impl Default for Builder {
@@ -49,6 +50,7 @@ impl Default for Builder {
             initializer: None,
             daemon: false,
             max_queued: None,
+            panic_handler: None,
         }
     }
 }
@@ -62,6 +64,7 @@ impl fmt::Debug for Builder {
             .field("initializer", &self.initializer.is_some())
             .field("daemon", &self.daemon)
             .field("max_queued", &self.max_queued)
+            .field("panic_handler", &self.panic_handler.is_some())
             .finish()
     }
 }
@@ -69,6 +72,12 @@ impl fmt::Debug for Builder {
 impl Builder {
     /// The smallest [`stack_size`](Builder::stack_size) accepted: 64 KiB.
     pub const MIN_STACK_SIZE: usize = 64 << 10;
+
+    /// The most worker threads a pool may have: 65,536. Far above what
+    /// any machine runs usefully, and low enough that the per-worker
+    /// bookkeeping `build` allocates up front stays small, so an absurd
+    /// count is a clear [`BuildError`] rather than a failed allocation.
+    pub const MAX_THREADS: usize = 1 << 16;
 
     /// A builder with the defaults: `num_cpus::get()` threads named
     /// `futurepool-0`, `futurepool-1`, ..., the platform's stack size, no
@@ -78,7 +87,16 @@ impl Builder {
     }
 
     /// How many worker threads (default: the number of logical CPUs).
-    /// 0 makes [`build`](Builder::build) fail.
+    /// 0, or more than [`MAX_THREADS`](Builder::MAX_THREADS), makes
+    /// [`build`](Builder::build) fail; so does a count the OS will not
+    /// start (then with [`BuildErrorKind::Spawn`], every thread already
+    /// started joined first).
+    ///
+    /// ```
+    /// use futurepool::{Builder, BuildErrorKind};
+    /// let err = Builder::new().num_threads(usize::MAX).build().unwrap_err();
+    /// assert_eq!(err.kind(), BuildErrorKind::InvalidConfig);
+    /// ```
     pub fn num_threads(mut self, n: usize) -> Self {
         self.num_threads = Some(n);
         self
@@ -152,10 +170,15 @@ impl Builder {
     ///
     /// A task running on the pool that submits to its full pool does not
     /// block (it might be the one that has to make room): it runs queued
-    /// tasks itself until there is room. Internal pushes that must not
-    /// block (a delayed task coming due) are queued even when the queue is
-    /// full, so the count can briefly exceed `n`. A task cancelled while
-    /// queued keeps its place until a worker discards it.
+    /// tasks itself until there is room. Every queue entry counts:
+    /// [`map`](ThreadPool::map) and [`map_async`](ThreadPool::map_async)
+    /// chunks and [`spawn_async`](ThreadPool::spawn_async) futures wait for
+    /// room as `submit` does (so `map_async` on a full queue returns once
+    /// its last chunk is queued). Pushes that must not block (a delayed
+    /// task coming due, an async task queued again by its waker) are
+    /// queued even when the queue is full, so the count can briefly exceed
+    /// `n`. A task cancelled while queued keeps its place until a worker
+    /// discards it.
     ///
     /// 0 makes [`build`](Builder::build) fail.
     ///
@@ -174,12 +197,63 @@ impl Builder {
         self
     }
 
+    /// Receives the panics the pool catches that no handle can report,
+    /// each as a [`TaskError::Panicked`](crate::TaskError::Panicked) (its
+    /// [`panic_message`](crate::TaskError::panic_message) reads it):
+    ///
+    /// * a task (closure, future, periodic task, map) whose handle was
+    ///   dropped before the task finished, and which panicked;
+    /// * a done-callback ([`AsyncResult::add_done_callback`](crate::AsyncResult::add_done_callback))
+    ///   that panicked, wherever it ran;
+    /// * a waker the pool woke that panicked (a foreign executor's waker
+    ///   polling a handle, a waker woken by [`sleep`](crate::sleep) for a
+    ///   task of this pool);
+    /// * the `Drop` of a value the pool drops for you that panicked (the
+    ///   closure of a cancelled or refused task, a value nobody collects).
+    ///
+    /// A panic a handle does carry (its task panicked and the handle is
+    /// alive) is not reported here: `get` returns it.
+    ///
+    /// The handler runs on the thread that caught the panic (a worker, a
+    /// thread calling `cancel` or `add_done_callback`, a timer thread),
+    /// after the panic was contained: it cannot stop the pool, and a panic
+    /// inside the handler is itself contained and dropped. Keep it short.
+    ///
+    /// Default: no handler. The pool still contains these panics (no
+    /// worker dies, every handle still resolves) and drops them; std's
+    /// panic hook has already printed each one (with the thread's name)
+    /// when it happened, unless the program replaced that hook.
+    ///
+    /// ```
+    /// use futurepool::{Builder, TaskError};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let lost = Arc::new(Mutex::new(Vec::new()));
+    /// let log = lost.clone();
+    /// let pool = Builder::new()
+    ///     .num_threads(1)
+    ///     .panic_handler(move |e: &TaskError| {
+    ///         log.lock().unwrap().push(e.panic_message().unwrap_or("?").to_string())
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// drop(pool.submit(|| panic!("nobody is listening"))); // handle dropped
+    /// pool.wait_idle();
+    /// assert_eq!(*lost.lock().unwrap(), ["nobody is listening"]);
+    /// ```
+    pub fn panic_handler(mut self, f: impl Fn(&crate::TaskError) + Send + Sync + 'static) -> Self {
+        self.panic_handler = Some(Arc::new(f));
+        self
+    }
+
     /// Starts the workers.
     ///
     /// # Errors
     ///
-    /// A [`BuildError`] if `num_threads` or `max_queued` is 0, if the OS refuses to start a
-    /// thread (e.g. an absurd stack size), or if an initializer panics. In
+    /// A [`BuildError`] if `num_threads` or `max_queued` is 0, if
+    /// `num_threads` is above [`MAX_THREADS`](Builder::MAX_THREADS), if the
+    /// OS refuses to start a thread (an absurd stack size, a process out of
+    /// threads), or if an initializer panics. In
     /// every case the threads already started are stopped and joined first.
     pub fn build(self) -> Result<ThreadPool, BuildError> {
         let n = self.num_threads.unwrap_or_else(num_cpus::get);
@@ -187,6 +261,15 @@ impl Builder {
             return Err(BuildError::new(
                 BuildErrorKind::ZeroThreads,
                 "num_threads must be at least 1",
+            ));
+        }
+        if n > Self::MAX_THREADS {
+            return Err(BuildError::new(
+                BuildErrorKind::InvalidConfig,
+                format!(
+                    "num_threads must be at most {} (got {n})",
+                    Self::MAX_THREADS
+                ),
             ));
         }
         match self.stack_size {
@@ -212,6 +295,7 @@ impl Builder {
             locals.iter().map(|w| w.stealer()).collect(),
             self.max_queued,
             self.thread_name.clone(),
+            self.panic_handler.clone(),
         ));
         let startup = Arc::new(Startup::default());
 

@@ -70,9 +70,16 @@ pub(crate) fn snapshot(registry: &Registry) -> PoolStats {
         queued: registry.queued_len(),
         cancelled: registry.cancelled_elsewhere.load(Ordering::Relaxed),
         scheduled: registry.scheduled_timers(),
-        idle_workers: registry.parking.parked(),
         ..PoolStats::default()
     };
+    // Idle: parked for lack of work, as `wait_idle` sees it (the worker's
+    // activity mark is even), not counting exited workers.
+    let parked = registry
+        .counters
+        .iter()
+        .filter(|c| c.activity.load(Ordering::SeqCst) % 2 == 0)
+        .count();
+    stats.idle_workers = parked.saturating_sub(registry.exited_workers());
     let mut started = 0;
     let mut ended = 0;
     for c in registry.counters.iter().map(WorkerCounters::read) {
