@@ -594,7 +594,7 @@ fn run_w3(cfg: &Config, res: &mut Results) {
     res.skip(
         "W3",
         STD_THREAD,
-        "not run: one OS thread per call (46,367 threads)",
+        "not run: one OS thread per call (75,024 threads)",
     );
 }
 
