@@ -38,6 +38,10 @@ const SPIN_ROUNDS: u32 = 10;
 
 thread_local! {
     static CURRENT: RefCell<Option<Rc<WorkerCtx>>> = const { RefCell::new(None) };
+    /// The same context as a plain pointer, for the hot path that only
+    /// borrows it ([`WorkerCtx::with_current`]): set and cleared by
+    /// [`WorkerCtx::enter`] around the body that the context outlives.
+    static CURRENT_PTR: Cell<*const WorkerCtx> = const { Cell::new(std::ptr::null()) };
 }
 
 /// What a worker thread knows about itself.
@@ -98,16 +102,15 @@ impl WorkerCtx {
     /// reference count, for the hot paths (`join`).
     #[inline]
     pub(crate) fn with_current<R>(f: impl FnOnce(Option<&WorkerCtx>) -> R) -> R {
-        let mut f = Some(f);
-        let done = CURRENT.try_with(|c| {
-            let ctx = c.borrow();
-            (f.take().expect("called once"))(ctx.as_deref())
-        });
-        match done {
-            Ok(r) => r,
-            // In a thread-local destructor after the context is gone.
-            Err(_) => (f.take().expect("called once"))(None),
-        }
+        // A thread-local destructor running after ours finds no context.
+        let ptr = CURRENT_PTR.try_with(Cell::get).unwrap_or(std::ptr::null());
+        #[allow(unsafe_code)]
+        // SAFETY: a non-null pointer was set by `enter` on this thread and
+        // points to the context `enter` keeps alive (its `Rc`) until after
+        // it clears the pointer again; whatever runs on this thread in
+        // between runs inside `enter`'s body, and the borrow given to `f`
+        // ends before `f` returns, so before `enter` can.
+        f(unsafe { ptr.as_ref() })
     }
 
     /// Installs `ctx` as the current thread's worker context for the
@@ -115,9 +118,12 @@ impl WorkerCtx {
     pub(crate) fn enter<R>(ctx: WorkerCtx, body: impl FnOnce(&WorkerCtx) -> R) -> R {
         let ctx = Rc::new(ctx);
         CURRENT.with(|c| *c.borrow_mut() = Some(ctx.clone()));
+        CURRENT_PTR.with(|p| p.set(Rc::as_ptr(&ctx)));
         struct Exit;
         impl Drop for Exit {
             fn drop(&mut self) {
+                // The pointer first: `ctx` outlives this guard.
+                let _ = CURRENT_PTR.try_with(|p| p.set(std::ptr::null()));
                 let _ = CURRENT.try_with(|c| c.borrow_mut().take());
             }
         }
