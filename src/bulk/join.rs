@@ -66,16 +66,8 @@ where
     RA: Send,
     RB: Send,
 {
-    match WorkerCtx::current() {
+    WorkerCtx::with_current(|ctx| match ctx {
         Some(ctx) => ctx.join(a, b),
-        None => {
-            use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-            let ra = catch_unwind(AssertUnwindSafe(a));
-            let rb = catch_unwind(AssertUnwindSafe(b));
-            match (ra, rb) {
-                (Ok(ra), Ok(rb)) => (ra, rb),
-                (Err(payload), _) | (_, Err(payload)) => resume_unwind(payload),
-            }
-        }
-    }
+        None => crate::core::fork::one_after_the_other(a, b),
+    })
 }

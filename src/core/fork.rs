@@ -47,9 +47,7 @@ impl WorkerCtx {
         if self.is_overflow() {
             // Nobody can steal from an overflow thread's deque: queueing
             // `b` would only delay it.
-            let ra = catch_unwind(AssertUnwindSafe(a));
-            let rb = catch_unwind(AssertUnwindSafe(b));
-            return both(ra, rb);
+            return one_after_the_other(a, b);
         }
         let job = StackJob::new(b);
         // SAFETY: `job` stays in this frame, unmoved, until the entry is
@@ -157,8 +155,14 @@ impl WorkerCtx {
     }
 }
 
-/// Both outcomes, or the first panic.
-fn both<RA, RB>(ra: std::thread::Result<RA>, rb: std::thread::Result<RB>) -> (RA, RB) {
+/// `join` with no queue: `a`, then `b`, then the first panic if any.
+pub(crate) fn one_after_the_other<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA,
+    B: FnOnce() -> RB,
+{
+    let ra = catch_unwind(AssertUnwindSafe(a));
+    let rb = catch_unwind(AssertUnwindSafe(b));
     match (ra, rb) {
         (Ok(ra), Ok(rb)) => (ra, rb),
         (Err(payload), _) | (_, Err(payload)) => resume_unwind(payload),

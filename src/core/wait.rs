@@ -63,10 +63,10 @@ pub(crate) fn block(cond: &dyn Waitable, deadline: Option<Instant>) -> bool {
     if cond.is_done() {
         return true;
     }
-    match WorkerCtx::current() {
+    WorkerCtx::with_current(|ctx| match ctx {
         Some(ctx) => ctx.wait_until(cond, deadline),
         None => park_wait(cond, deadline),
-    }
+    })
 }
 
 /// A worker's main condition: the pool is closed, every queue is empty,

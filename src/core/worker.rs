@@ -333,19 +333,18 @@ impl Runner for WorkerCtx {
 /// Pushes `job` on the current thread's deque if it is a worker of
 /// `registry`; gives the job back otherwise.
 pub(crate) fn push_local(registry: &Registry, job: JobRef) -> Result<(), JobRef> {
-    let mut job = Some(job);
-    let _ = CURRENT.try_with(|c| match (&*c.borrow(), job.take()) {
-        (Some(ctx), Some(j)) if ctx.serves(registry) && !ctx.overflow => ctx.local.push(j),
-        (_, j) => job = j,
-    });
-    job.map_or(Ok(()), Err)
+    WorkerCtx::with_current(|ctx| match ctx {
+        Some(ctx) if ctx.serves(registry) && !ctx.overflow => {
+            ctx.local.push(job);
+            Ok(())
+        }
+        _ => Err(job),
+    })
 }
 
 /// This thread's worker index, if it is a worker of `registry`.
 pub(crate) fn index_in(registry: &Registry) -> Option<usize> {
-    WorkerCtx::current()
-        .filter(|ctx| ctx.serves(registry))
-        .map(|ctx| ctx.index)
+    WorkerCtx::with_current(|ctx| ctx.filter(|ctx| ctx.serves(registry)).map(|ctx| ctx.index))
 }
 
 /// Whether the current thread is one of this pool's workers.
