@@ -319,11 +319,6 @@ impl<T: Send + 'static> AsyncResult<T> {
     fn take_until(&self, deadline: Option<Instant>) -> Option<Result<T, TaskError>> {
         let mut wait = WaitFor::new(&*self.task, true);
         loop {
-            if self.completion().in_own_callback() {
-                // Inside one of its own done-callbacks the value is being
-                // handed to the callbacks; no wait here can end with it.
-                return None;
-            }
             if !block(&wait, deadline) {
                 return None;
             }
