@@ -1,7 +1,7 @@
-//! Bulk work: [`ThreadPool::map`] and [`ThreadPool::map_async`] (chunked,
+//! Bulk work: [`ThreadPool::map`](crate::ThreadPool::map) and [`ThreadPool::map_async`](crate::ThreadPool::map_async) (chunked,
 //! input order, fail fast) and the lazy iterators [`IMap`] and
-//! [`IMapUnordered`] behind [`ThreadPool::imap`] and
-//! [`ThreadPool::imap_unordered`].
+//! [`IMapUnordered`] behind [`ThreadPool::imap`](crate::ThreadPool::imap) and
+//! [`ThreadPool::imap_unordered`](crate::ThreadPool::imap_unordered).
 //!
 //! `map` takes all the items (a `Vec` passes through without a copy), cuts
 //! them into chunks (Python's `chunksize`) and queues one job per chunk.
@@ -31,7 +31,6 @@ use crate::core::registry::Registry;
 use crate::core::sync::{AtomicBool, AtomicUsize, Ordering};
 use crate::error::{payload_message, TaskError};
 use crate::handle::AsyncResult;
-use crate::pool::ThreadPool;
 
 /// How many chunks per worker an automatic chunk size aims for (Python's
 /// `Pool.map` uses the same factor): enough to even out uneven items,
@@ -399,7 +398,7 @@ fn remaining(deadline: Option<Instant>) -> Duration {
     }
 }
 
-/// The lazy, ordered iterator returned by [`ThreadPool::imap`]: yields
+/// The lazy, ordered iterator returned by [`ThreadPool::imap`](crate::ThreadPool::imap): yields
 /// `f(item)` for each item, in input order, as `Result<U, TaskError>`.
 ///
 /// It pulls from the input only as results are consumed, on the consuming
@@ -601,7 +600,7 @@ where
     }
 }
 
-/// The lazy iterator returned by [`ThreadPool::imap_unordered`]: yields
+/// The lazy iterator returned by [`ThreadPool::imap_unordered`](crate::ThreadPool::imap_unordered): yields
 /// `f(item)` for each item as `Result<U, TaskError>`, in the order the
 /// items finish.
 ///
@@ -812,18 +811,18 @@ where
 
 // ---- the ThreadPool methods -----------------------------------------------------
 
-pub(crate) fn map<F, T, I, U>(pool: &ThreadPool, f: F, items: T) -> Result<Vec<U>, TaskError>
+pub(crate) fn map<F, T, I, U>(registry: &Arc<Registry>, f: F, items: T) -> Result<Vec<U>, TaskError>
 where
     F: Fn(I) -> U + Send + Sync + 'static,
     T: IntoIterator<Item = I>,
     I: Send + 'static,
     U: Send + 'static,
 {
-    map_async_impl(pool.registry(), f, items, None).get()
+    map_async_impl(registry, f, items, None).get()
 }
 
 pub(crate) fn map_chunked<F, T, I, U>(
-    pool: &ThreadPool,
+    registry: &Arc<Registry>,
     f: F,
     items: T,
     chunksize: usize,
@@ -834,21 +833,21 @@ where
     I: Send + 'static,
     U: Send + 'static,
 {
-    map_async_impl(pool.registry(), f, items, Some(chunksize)).get()
+    map_async_impl(registry, f, items, Some(chunksize)).get()
 }
 
-pub(crate) fn map_async<F, T, I, U>(pool: &ThreadPool, f: F, items: T) -> AsyncResult<Vec<U>>
+pub(crate) fn map_async<F, T, I, U>(registry: &Arc<Registry>, f: F, items: T) -> AsyncResult<Vec<U>>
 where
     F: Fn(I) -> U + Send + Sync + 'static,
     T: IntoIterator<Item = I>,
     I: Send + 'static,
     U: Send + 'static,
 {
-    map_async_impl(pool.registry(), f, items, None)
+    map_async_impl(registry, f, items, None)
 }
 
 pub(crate) fn map_async_chunked<F, T, I, U>(
-    pool: &ThreadPool,
+    registry: &Arc<Registry>,
     f: F,
     items: T,
     chunksize: usize,
@@ -859,10 +858,10 @@ where
     I: Send + 'static,
     U: Send + 'static,
 {
-    map_async_impl(pool.registry(), f, items, Some(chunksize))
+    map_async_impl(registry, f, items, Some(chunksize))
 }
 
-pub(crate) fn imap<F, T, I, U>(pool: &ThreadPool, f: F, items: T) -> IMap<T::IntoIter, U>
+pub(crate) fn imap<F, T, I, U>(registry: &Arc<Registry>, f: F, items: T) -> IMap<T::IntoIter, U>
 where
     F: Fn(I) -> U + Send + Sync + 'static,
     T: IntoIterator<Item = I>,
@@ -870,14 +869,14 @@ where
     U: Send + 'static,
 {
     IMap {
-        feeder: Feeder::new(pool.registry(), f, items.into_iter()),
+        feeder: Feeder::new(registry, f, items.into_iter()),
         window: VecDeque::new(),
         ready: VecDeque::new(),
     }
 }
 
 pub(crate) fn imap_unordered<F, T, I, U>(
-    pool: &ThreadPool,
+    registry: &Arc<Registry>,
     f: F,
     items: T,
 ) -> IMapUnordered<T::IntoIter, U>
@@ -888,7 +887,7 @@ where
     U: Send + 'static,
 {
     IMapUnordered {
-        feeder: Feeder::new(pool.registry(), f, items.into_iter()),
+        feeder: Feeder::new(registry, f, items.into_iter()),
         slots: Vec::new(),
         free: Vec::new(),
         in_flight: 0,

@@ -1,4 +1,4 @@
-//! Scoped tasks: [`ThreadPool::scope`] lets tasks borrow from the caller's
+//! Scoped tasks: [`ThreadPool::scope`](crate::ThreadPool::scope) lets tasks borrow from the caller's
 //! stack, because the scope joins every task it spawned before it returns
 //! (as `std::thread::scope` and `rayon::scope` do).
 //!
@@ -20,9 +20,8 @@ use crate::core::state::Claim;
 use crate::core::sync::{lock, AtomicUsize, Mutex, Ordering, Thread};
 use crate::core::wait::Waitable;
 use crate::error::{payload_message, TaskError};
-use crate::pool::ThreadPool;
 
-/// A scope to spawn borrowing tasks in; see [`ThreadPool::scope`].
+/// A scope to spawn borrowing tasks in; see [`ThreadPool::scope`](crate::ThreadPool::scope).
 ///
 /// `'scope` is the lifetime of the scope itself: spawned tasks may borrow
 /// anything that outlives it. `'env` is the lifetime of what the scope's
@@ -137,7 +136,7 @@ impl<F, T> Drop for ScopedJob<F, T> {
 
 impl<'scope, 'env> Scope<'scope, 'env> {
     /// Spawns `f` on the pool. It may borrow anything that outlives the
-    /// scope, and it is joined before [`ThreadPool::scope`] returns. The
+    /// scope, and it is joined before [`ThreadPool::scope`](crate::ThreadPool::scope) returns. The
     /// returned handle can [`join`](ScopedHandle::join) it earlier and take
     /// its value; tasks may spawn more tasks through the scope.
     ///
@@ -296,7 +295,7 @@ impl<T: Send> Waitable for ValueReady<'_, T> {
     }
 }
 
-pub(crate) fn scope<'env, F, R>(pool: &ThreadPool, f: F) -> R
+pub(crate) fn scope<'env, F, R>(registry: &Arc<Registry>, f: F) -> R
 where
     F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
 {
@@ -307,7 +306,7 @@ where
             next_id: AtomicUsize::new(0),
             unjoined_panics: Mutex::new(Vec::new()),
         }),
-        registry: pool.registry().clone(),
+        registry: registry.clone(),
         scope: PhantomData,
         env: PhantomData,
     };

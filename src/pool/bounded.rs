@@ -1,5 +1,5 @@
 //! A bounded queue with backpressure ([`Builder::max_queued`]): the count
-//! of queued tasks, the wait for room, and [`ThreadPool::try_submit`].
+//! of queued tasks, the wait for room, and [`ThreadPool::try_submit`](crate::ThreadPool::try_submit).
 //!
 //! Only a pool built with `max_queued` has a [`Bound`]; without it the
 //! submit path pays one `Option` check and nothing else.
@@ -20,11 +20,12 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::sync::{Condvar, Mutex};
 
+use crate::core::registry::Registry;
 use crate::core::sync::lock_std as lock;
 use crate::handle::AsyncResult;
-use crate::pool::ThreadPool;
 
 pub(crate) struct Bound {
     max: usize,
@@ -119,7 +120,7 @@ impl Bound {
     }
 }
 
-/// Why [`ThreadPool::try_submit`] did not queue a task. Either way the
+/// Why [`ThreadPool::try_submit`](crate::ThreadPool::try_submit) did not queue a task. Either way the
 /// closure comes back untouched, so nothing is lost.
 ///
 /// ```
@@ -175,12 +176,14 @@ impl<F> fmt::Display for TrySubmitError<F> {
 
 impl<F> std::error::Error for TrySubmitError<F> {}
 
-pub(crate) fn try_submit<F, T>(pool: &ThreadPool, f: F) -> Result<AsyncResult<T>, TrySubmitError<F>>
+pub(crate) fn try_submit<F, T>(
+    registry: &Arc<Registry>,
+    f: F,
+) -> Result<AsyncResult<T>, TrySubmitError<F>>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let registry = pool.registry();
     if registry.is_closed() {
         return Err(TrySubmitError::Closed(f));
     }

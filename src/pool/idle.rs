@@ -1,4 +1,4 @@
-//! Waiting for the pool to be idle: [`ThreadPool::wait_idle`] (the
+//! Waiting for the pool to be idle: [`ThreadPool::wait_idle`](crate::ThreadPool::wait_idle) (the
 //! `threadpool`-style join that keeps the pool open).
 //!
 //! "Idle" means every queue is empty, every worker is parked for lack of
@@ -21,13 +21,13 @@
 //! anyone waits for idleness and unparks them to look again. That costs a
 //! relaxed load per park, nothing per task.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::core::registry::Registry;
 use crate::core::sync::{
     current_thread, fence, lock, park_until, AtomicUsize, Mutex, Ordering, Thread,
 };
-use crate::pool::ThreadPool;
 
 /// Threads blocked in `wait_idle`.
 #[derive(Default)]
@@ -130,10 +130,10 @@ fn wait_idle_until(registry: &Registry, deadline: Option<Instant>) -> bool {
     idle
 }
 
-pub(crate) fn wait_idle(pool: &ThreadPool) {
-    wait_idle_until(pool.registry(), None);
+pub(crate) fn wait_idle(registry: &Arc<Registry>) {
+    wait_idle_until(registry, None);
 }
 
-pub(crate) fn wait_idle_timeout(pool: &ThreadPool, timeout: Duration) -> bool {
-    wait_idle_until(pool.registry(), Instant::now().checked_add(timeout))
+pub(crate) fn wait_idle_timeout(registry: &Arc<Registry>, timeout: Duration) -> bool {
+    wait_idle_until(registry, Instant::now().checked_add(timeout))
 }

@@ -103,10 +103,6 @@ impl ThreadPool {
         }
     }
 
-    pub(crate) fn registry(&self) -> &Arc<Registry> {
-        &self.registry
-    }
-
     // ---- submitting one task ---------------------------------------------------
 
     /// Queues `f` and returns its handle at once.
@@ -206,7 +202,7 @@ impl ThreadPool {
         F: FnOnce(CancelToken) -> T + Send + 'static,
         T: Send + 'static,
     {
-        cancel::submit_cancellable(self, f)
+        cancel::submit_cancellable(&self.registry, f)
     }
 
     /// Like [`submit_cancellable`](ThreadPool::submit_cancellable), with a
@@ -237,7 +233,7 @@ impl ThreadPool {
         F: FnOnce(CancelToken) -> T + Send + 'static,
         T: Send + 'static,
     {
-        cancel::submit_with_token(self, token, f)
+        cancel::submit_with_token(&self.registry, token, f)
     }
 
     /// Queues `f` with a priority: among queued prioritized tasks, workers
@@ -274,7 +270,7 @@ impl ThreadPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        priority::submit_with_priority(self, priority, f)
+        priority::submit_with_priority(&self.registry, priority, f)
     }
 
     /// Queues `f` if there is room right now; never blocks.
@@ -315,7 +311,7 @@ impl ThreadPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        bounded::try_submit(self, f)
+        bounded::try_submit(&self.registry, f)
     }
 
     /// Runs `f` on the pool once `delay` has passed (Python's
@@ -353,7 +349,7 @@ impl ThreadPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        delayed::submit_after(self, delay, f)
+        delayed::submit_after(&self.registry, delay, f)
     }
 
     /// Runs `f` every `period` on the pool until it returns
@@ -393,7 +389,7 @@ impl ThreadPool {
         F: FnMut() -> ControlFlow<T> + Send + 'static,
         T: Send + 'static,
     {
-        delayed::submit_periodic(self, period, f)
+        delayed::submit_periodic(&self.registry, period, f)
     }
 
     /// Runs `future` on the pool's workers and returns its handle at once.
@@ -485,7 +481,7 @@ impl ThreadPool {
         I: Send + 'static,
         U: Send + 'static,
     {
-        map::map(self, f, items)
+        map::map(&self.registry, f, items)
     }
 
     /// [`map`](ThreadPool::map) with an explicit chunk size: how many items
@@ -518,7 +514,7 @@ impl ThreadPool {
         I: Send + 'static,
         U: Send + 'static,
     {
-        map::map_chunked(self, f, items, chunksize)
+        map::map_chunked(&self.registry, f, items, chunksize)
     }
 
     /// Starts a [`map`](ThreadPool::map) and returns its handle at once
@@ -548,7 +544,7 @@ impl ThreadPool {
         I: Send + 'static,
         U: Send + 'static,
     {
-        map::map_async(self, f, items)
+        map::map_async(&self.registry, f, items)
     }
 
     /// [`map_async`](ThreadPool::map_async) with an explicit chunk size.
@@ -576,7 +572,7 @@ impl ThreadPool {
         I: Send + 'static,
         U: Send + 'static,
     {
-        map::map_async_chunked(self, f, items, chunksize)
+        map::map_async_chunked(&self.registry, f, items, chunksize)
     }
 
     /// A lazy iterator of `f(item)` over `items`, in input order, as
@@ -605,7 +601,7 @@ impl ThreadPool {
         I: Send + 'static,
         U: Send + 'static,
     {
-        map::imap(self, f, items)
+        map::imap(&self.registry, f, items)
     }
 
     /// A lazy iterator of `f(item)` over `items`, in completion order, as
@@ -631,7 +627,7 @@ impl ThreadPool {
         I: Send + 'static,
         U: Send + 'static,
     {
-        map::imap_unordered(self, f, items)
+        map::imap_unordered(&self.registry, f, items)
     }
 
     /// Runs `f` with a [`Scope`] whose tasks may borrow from the caller's
@@ -691,7 +687,7 @@ impl ThreadPool {
     where
         F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
     {
-        scope::scope(self, f)
+        scope::scope(&self.registry, f)
     }
 
     /// Runs `f` on one of this pool's workers and returns its value; `f`
@@ -784,7 +780,7 @@ impl ThreadPool {
     /// assert_eq!(pool.apply(|| "still open"), Ok("still open"));
     /// ```
     pub fn wait_idle(&self) {
-        idle::wait_idle(self)
+        idle::wait_idle(&self.registry)
     }
 
     /// Like [`wait_idle`](ThreadPool::wait_idle), giving up after
@@ -802,7 +798,7 @@ impl ThreadPool {
     /// assert!(pool.wait_idle_timeout(Duration::from_secs(10)));
     /// ```
     pub fn wait_idle_timeout(&self, timeout: Duration) -> bool {
-        idle::wait_idle_timeout(self, timeout)
+        idle::wait_idle_timeout(&self.registry, timeout)
     }
 
     // ---- lifecycle -------------------------------------------------------------

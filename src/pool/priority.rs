@@ -1,5 +1,5 @@
 //! Priorities: the pool's priority queue and
-//! [`ThreadPool::submit_with_priority`].
+//! [`ThreadPool::submit_with_priority`](crate::ThreadPool::submit_with_priority).
 //!
 //! Prioritized submissions go to one `Mutex<BinaryHeap>`, apart from the
 //! lock-free queues the plain `submit` path uses, so that path is
@@ -25,11 +25,12 @@
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use crate::core::job::JobRef;
+use crate::core::registry::Registry;
 use crate::core::sync::{lock, Mutex};
 use crate::handle::AsyncResult;
-use crate::pool::ThreadPool;
 
 struct Entry {
     priority: i32,
@@ -114,10 +115,14 @@ impl PriorityQueue {
     }
 }
 
-pub(crate) fn submit_with_priority<F, T>(pool: &ThreadPool, priority: i32, f: F) -> AsyncResult<T>
+pub(crate) fn submit_with_priority<F, T>(
+    registry: &Arc<Registry>,
+    priority: i32,
+    f: F,
+) -> AsyncResult<T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    pool.registry().submit_task(f, None, Some(priority))
+    registry.submit_task(f, None, Some(priority))
 }

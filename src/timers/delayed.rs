@@ -1,5 +1,5 @@
-//! Delayed and periodic tasks: [`ThreadPool::submit_after`] and
-//! [`ThreadPool::submit_periodic`], built on the pool's timer thread
+//! Delayed and periodic tasks: [`ThreadPool::submit_after`](crate::ThreadPool::submit_after) and
+//! [`ThreadPool::submit_periodic`](crate::ThreadPool::submit_periodic), built on the pool's timer thread
 //! (`timer.rs`), which only queues them: they run on the workers.
 //!
 //! A timer entry owns a [`Fire`]: at the deadline it queues its task on the
@@ -31,7 +31,6 @@ use crate::core::state::{Claim, Phase};
 use crate::core::sync::{fence, lock, AtomicBool, Mutex, Ordering};
 use crate::error::TaskError;
 use crate::handle::AsyncResult;
-use crate::pool::ThreadPool;
 use crate::timers::thread::TimerId;
 
 /// The deadline `delay` from now; a delay too large to represent is "so
@@ -302,12 +301,11 @@ where
     }
 }
 
-pub(crate) fn submit_after<F, T>(pool: &ThreadPool, delay: Duration, f: F) -> AsyncResult<T>
+pub(crate) fn submit_after<F, T>(registry: &Arc<Registry>, delay: Duration, f: F) -> AsyncResult<T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let registry = pool.registry();
     if registry.is_closed() {
         // Dropped unrun; its Drop must not make the call panic.
         crate::core::panics::drop_reporting(registry.id(), f);
@@ -326,12 +324,15 @@ where
     handle
 }
 
-pub(crate) fn submit_periodic<F, T>(pool: &ThreadPool, period: Duration, f: F) -> AsyncResult<T>
+pub(crate) fn submit_periodic<F, T>(
+    registry: &Arc<Registry>,
+    period: Duration,
+    f: F,
+) -> AsyncResult<T>
 where
     F: FnMut() -> ControlFlow<T> + Send + 'static,
     T: Send + 'static,
 {
-    let registry = pool.registry();
     if registry.is_closed() {
         // Dropped unrun; its Drop must not make the call panic.
         crate::core::panics::drop_reporting(registry.id(), f);
