@@ -312,7 +312,7 @@ where
         let job: JobRef = self.clone();
         if back {
             registry.injector.push(job);
-            registry.parking.wake_one();
+            registry.announce_work();
         } else {
             // A task already accepted is not withdrawn when the pool has
             // closed meanwhile: workers stay while it is alive.

@@ -22,6 +22,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::core::counters::WorkerCounters;
 use crate::core::registry::Registry;
 use crate::core::sync::{
     current_thread, fence, lock, park_until, AtomicUsize, Mutex, Ordering, Thread,
@@ -35,10 +36,11 @@ pub(crate) struct IdleWaiters {
     threads: Mutex<Vec<Thread>>,
 }
 
-/// Marks worker `index` active (about to look for work) or inactive
-/// (about to park or exit); an inactive mark wakes `wait_idle` callers.
-pub(crate) fn set_active(registry: &Registry, index: usize, active: bool) {
-    let mark = &registry.counters[index].activity;
+/// Marks a worker (by its counters) active (about to look for work) or
+/// inactive (about to park or exit); an inactive mark wakes `wait_idle`
+/// callers. A slot without a worker is inactive.
+pub(crate) fn set_active(registry: &Registry, counters: &WorkerCounters, active: bool) {
+    let mark = &counters.activity;
     let now = mark.load(Ordering::Relaxed);
     debug_assert_eq!(now % 2 == 1, !active, "activity mark out of step");
     mark.store(now + 1, Ordering::SeqCst);
@@ -57,8 +59,10 @@ pub(crate) fn set_active(registry: &Registry, index: usize, active: bool) {
 /// active.
 fn marks(registry: &Registry, except: Option<usize>) -> Option<Vec<u64>> {
     registry
-        .counters
+        .threads
+        .slots
         .iter()
+        .map(|slot| &slot.counters)
         .enumerate()
         .map(|(i, c)| {
             if Some(i) == except {
