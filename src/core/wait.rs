@@ -166,7 +166,11 @@ impl WorkerCtx {
                 &self.slot.notified,
                 &self.thread,
                 || self.end_search(),
-                || cond.is_done() || registry.has_queued(),
+                || {
+                    cond.is_done()
+                        || registry.has_queued()
+                        || (idle && registry.threads.shrinking())
+                },
                 park_deadline,
             );
             if idle {

@@ -77,8 +77,9 @@ impl WorkerCtx {
         WorkerCtx {
             stack: StackBudget::here(stack_size),
             overflow: false,
-            // A new worker was reserved as spare (`Counts::reserved`).
-            searching: Cell::new(registry.threads.is_elastic()),
+            // A new worker was reserved as spare (`Counts::reserved`) and
+            // stays so until it first finds work or parks.
+            searching: Cell::new(true),
             blocking: Cell::new(0),
             registry,
             index,
@@ -179,7 +180,8 @@ impl WorkerCtx {
     }
 
     /// This worker stops counting as spare (it found work, parked or
-    /// leaves). Only workers of elastic pools ever count as spare.
+    /// leaves). A new worker starts spare; after that only workers of
+    /// elastic pools count as spare while they search.
     #[inline]
     pub(crate) fn end_search(&self) {
         if self.searching.replace(false) {
