@@ -90,8 +90,10 @@ fn min_threads_start_in_build_and_idle_workers_above_it_retire_after_the_keep_al
         "each retired thread ran its stop hook"
     );
     // The pool still works, growing again.
+    let gate = Gate::new();
     let again = busy(&pool, &gate, 2);
     assert_eq!(pool.stats().threads, 2);
+    gate.open();
     for h in again {
         h.get_timeout(LONG).unwrap();
     }

@@ -15,9 +15,12 @@
 //! * `shutdown.rs`: close and terminate racing submit (`core/registry.rs`).
 //! * `async_task.rs`: the wake/poll state machine of async tasks
 //!   (`future/task.rs`).
+//! * `elastic.rs`: workers leaving the count, entering `blocking` or
+//!   searching, racing a submission (`core/threads.rs`, `core/counts.rs`).
 
 mod async_task;
 mod completion;
+mod elastic;
 mod parking;
 mod shutdown;
 
