@@ -2,6 +2,7 @@
 
 use once_cell::sync::OnceCell;
 
+use crate::error::BuildError;
 use crate::handle::AsyncResult;
 use crate::pool::builder::Builder;
 use crate::pool::ThreadPool;
@@ -15,7 +16,9 @@ static GLOBAL: OnceCell<ThreadPool> = OnceCell::new();
 /// # Panics
 ///
 /// If the pool cannot be built on first use (the OS refuses to start its
-/// threads).
+/// threads, e.g. the process is at its thread limit), with the
+/// [`BuildError`]'s message. Nothing is kept from the failed attempt: the
+/// next call tries again. [`try_global`] returns the error instead.
 ///
 /// ```
 /// let pool = futurepool::global();
@@ -23,15 +26,30 @@ static GLOBAL: OnceCell<ThreadPool> = OnceCell::new();
 /// assert_eq!(pool.apply(|| 1 + 1), Ok(2));
 /// ```
 pub fn global() -> &'static ThreadPool {
-    GLOBAL.get_or_init(|| {
-        Builder::new()
-            .thread_name("futurepool-global")
-            .build()
-            .unwrap_or_else(|e| panic!("futurepool: cannot build the global pool: {e}"))
-    })
+    try_global().unwrap_or_else(|e| panic!("futurepool: cannot build the global pool: {e}"))
+}
+
+/// The [`global`] pool, or why it cannot be built (on first use; a failed
+/// attempt is not kept, so a later call tries again).
+///
+/// # Errors
+///
+/// The [`BuildError`] of building it, e.g. when the OS refuses to start
+/// its threads.
+///
+/// ```
+/// let pool = futurepool::try_global().expect("threads available");
+/// assert_eq!(pool.apply(|| 2), Ok(2));
+/// ```
+pub fn try_global() -> Result<&'static ThreadPool, BuildError> {
+    GLOBAL.get_or_try_init(|| Builder::new().thread_name("futurepool-global").build())
 }
 
 /// Submits `f` to the [`global`] pool.
+///
+/// # Panics
+///
+/// As [`global`], if the global pool cannot be built on first use.
 ///
 /// ```
 /// let handle = futurepool::submit(|| "from the global pool");

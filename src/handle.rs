@@ -44,14 +44,15 @@ impl<'a, T> WaitFor<'a, T> {
     }
 
     /// The value: the one a run in place handed back, else the slot's.
-    fn take(&self) -> Option<Result<T, TaskError>> {
-        if self.has_taken.swap(false, Ordering::Relaxed) {
-            let taken = self.taken.lock().unwrap_or_else(|e| e.into_inner()).take();
-            if taken.is_some() {
-                return taken;
-            }
+    /// Consumes the wait, so the value a run in place left is moved out
+    /// without taking its lock again.
+    fn take(self) -> Result<Result<T, TaskError>, Self> {
+        if self.has_taken.load(Ordering::Relaxed) {
+            let taken = self.taken.into_inner().unwrap_or_else(|e| e.into_inner());
+            // Set only with a value in place.
+            return Ok(taken.unwrap_or(Err(TaskError::ResultTaken)));
         }
-        self.task.completion().try_take()
+        self.task.completion().try_take().ok_or(self)
     }
 }
 
@@ -159,6 +160,10 @@ impl<T: Send + 'static> AsyncResult<T> {
     /// stays usable and a later call can still collect the value. Otherwise
     /// as [`get`](AsyncResult::get). The value is handed out once: after a
     /// call has returned it, the next returns [`TaskError::ResultTaken`].
+    /// Inside one of the task's own done-callbacks that run before its value
+    /// is published, the value is being handed to those callbacks: this
+    /// returns [`TaskError::Timeout`] at once rather than wait for itself
+    /// (the callback has the outcome by reference).
     ///
     /// ```
     /// # use futurepool::{ThreadPool, TaskError};
@@ -175,7 +180,9 @@ impl<T: Send + 'static> AsyncResult<T> {
             .unwrap_or(Err(TaskError::Timeout))
     }
 
-    /// Blocks until the task is done (finished, panicked or cancelled).
+    /// Blocks until the task is done (finished, panicked or cancelled) and
+    /// the done-callbacks added before that have run. Called inside one of
+    /// those callbacks (which run before it returns), it returns at once.
     ///
     /// ```
     /// # use futurepool::ThreadPool;
@@ -188,7 +195,8 @@ impl<T: Send + 'static> AsyncResult<T> {
         block(&WaitFor::new(&*self.task, false), None);
     }
 
-    /// Blocks until the task is done or `timeout` passes; true if done.
+    /// Blocks until the task is done or `timeout` passes; true if done. As
+    /// [`wait`](AsyncResult::wait) about callbacks.
     ///
     /// ```
     /// # use futurepool::ThreadPool;
@@ -309,17 +317,29 @@ impl<T: Send + 'static> AsyncResult<T> {
     /// runs the task in place if it has not started and hands its value
     /// straight back.
     fn take_until(&self, deadline: Option<Instant>) -> Option<Result<T, TaskError>> {
-        let wait = WaitFor::new(&*self.task, true);
+        let mut wait = WaitFor::new(&*self.task, true);
         loop {
             if !block(&wait, deadline) {
                 return None;
             }
             // Available, unless another thread took it or lent it to a
-            // late callback meanwhile: then wait again.
-            if let Some(result) = wait.take() {
-                return Some(result);
+            // late callback meanwhile (then wait again), or this thread is
+            // inside one of the task's own callbacks, to which the value is
+            // being handed: no wait here can end with it.
+            wait = match wait.take() {
+                Ok(result) => return Some(result),
+                Err(wait) => wait,
+            };
+            if self.completion().in_own_callback() {
+                return None;
             }
         }
+    }
+}
+
+impl<T> Drop for AsyncResult<T> {
+    fn drop(&mut self) {
+        self.task.completion().detach();
     }
 }
 

@@ -117,7 +117,7 @@ pub use bulk::wait_many::{as_completed, wait, AsCompleted, ReturnWhen};
 pub use error::{BuildError, BuildErrorKind, ResizeError, TaskError};
 pub use future::block_on::block_on;
 pub use future::task::spawn_async;
-pub use global::{global, submit};
+pub use global::{global, submit, try_global};
 pub use handle::AsyncResult;
 pub use pool::bounded::TrySubmitError;
 pub use pool::builder::Builder;

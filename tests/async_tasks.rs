@@ -711,3 +711,74 @@ fn spawns_racing_close_and_terminate_all_end() {
         within("join", move || p.join());
     }
 }
+
+/// A future that owns the last `Arc` of its own pool: whoever drops the
+/// future drops the pool, whose drop waits for its workers. Dropping the
+/// future must not itself keep them waiting: cancelling it before its
+/// first poll, and dropping its last waker while it is suspended, both on
+/// a thread outside the pool, end with the pool joined and the handle
+/// cancelled.
+#[test]
+fn a_future_owning_the_last_arc_of_its_pool_can_be_cancelled_or_abandoned() {
+    // Cancelled before its first poll (the only worker busy meanwhile).
+    /// Tells when it is being dropped, then drops the pool.
+    struct Owner(Option<Arc<ThreadPool>>, mpsc::Sender<()>);
+    impl Drop for Owner {
+        fn drop(&mut self) {
+            let _ = self.1.send(());
+            drop(self.0.take());
+        }
+    }
+    let pool = Arc::new(ThreadPool::new(1).unwrap());
+    let gate = Gate::new();
+    let busy = common::start_blocked(&pool, &gate, ());
+    let dropping = Signals::new();
+    let owner = Owner(Some(pool.clone()), dropping.sender());
+    let handle = pool.spawn_async(async move {
+        let _owner = owner;
+    });
+    drop(pool);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let cancelled = handle.cancel();
+        let _ = tx.send((cancelled, handle.get_timeout(LONG)));
+    });
+    // The pool's drop (inside cancel) waits for the busy worker, as any
+    // last drop of a pool does.
+    dropping.recv();
+    gate.open();
+    let (cancelled, outcome) = rx.recv_timeout(LONG).expect("cancel returned");
+    assert!(cancelled);
+    assert_eq!(outcome, Err(TaskError::Cancelled));
+    assert_eq!(busy.get_timeout(LONG), Ok(()));
+
+    // Suspended, its last waker held outside the pool and then dropped.
+    struct Park {
+        _pool: Arc<ThreadPool>,
+        waker: Arc<Mutex<Option<Waker>>>,
+    }
+    impl Future for Park {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            *self.waker.lock().unwrap() = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+    let pool = Arc::new(ThreadPool::new(1).unwrap());
+    let waker = Arc::new(Mutex::new(None));
+    let handle = pool.spawn_async(Park {
+        _pool: pool.clone(),
+        waker: waker.clone(),
+    });
+    let deadline = std::time::Instant::now() + LONG;
+    while waker.lock().unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "never polled");
+        std::thread::yield_now();
+    }
+    drop(pool);
+    within("dropping the last waker", move || {
+        let last = waker.lock().unwrap().take();
+        drop(last);
+    });
+    assert_eq!(handle.get_timeout(LONG), Err(TaskError::Cancelled));
+}

@@ -172,3 +172,104 @@ fn priorities_respect_the_bound_too() {
     held.release();
     assert_eq!(a.get_timeout(LONG), Ok(1));
 }
+
+/// A future that wakes itself while it is being polled is queued again;
+/// that entry counts against the cap like any other, so once the future
+/// is done the queue has exactly its `max_queued` places again.
+#[test]
+fn a_future_that_wakes_itself_leaves_the_count_right() {
+    struct YieldN(u32);
+    impl std::future::Future for YieldN {
+        type Output = u32;
+        fn poll(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<u32> {
+            if self.0 == 0 {
+                return std::task::Poll::Ready(7);
+            }
+            self.0 -= 1;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    }
+    let pool = bounded(1, 2);
+    let handles: Vec<_> = (0..3).map(|_| pool.spawn_async(YieldN(50))).collect();
+    for h in handles {
+        assert_eq!(h.get_timeout(LONG), Ok(7));
+    }
+    assert!(pool.wait_idle_timeout(LONG));
+    assert_eq!(pool.stats().queued, 0);
+    // Exactly two places, as before.
+    let held = hold_workers(&pool);
+    let a = pool.try_submit(|| 1).expect("first place");
+    let b = pool.try_submit(|| 2).expect("second place");
+    assert!(pool.try_submit(|| 3).unwrap_err().is_full());
+    held.release();
+    assert_eq!((a.get_timeout(LONG), b.get_timeout(LONG)), (Ok(1), Ok(2)));
+    // And a blocking submit does not block with nothing queued.
+    let p = Arc::new(pool);
+    let (tx, rx) = mpsc::channel();
+    let q = p.clone();
+    std::thread::spawn(move || tx.send(q.submit(|| 4).get_timeout(LONG)));
+    assert_eq!(rx.recv_timeout(LONG), Ok(Ok(4)));
+}
+
+/// `map`/`map_async` chunks and `spawn_async` futures take places in the
+/// queue like submissions: with the workers busy, a caller outside the
+/// pool waits for room instead of queueing past the cap.
+#[test]
+fn map_chunks_and_async_tasks_respect_max_queued() {
+    let pool = Arc::new(bounded(1, 2));
+    let held = hold_workers(&pool);
+    let (tx, rx) = mpsc::channel();
+    let p = pool.clone();
+    let mapper = std::thread::spawn(move || {
+        let handle = p.map_async_chunked(|x: u32| x * 2, 0..150u32, 1);
+        tx.send(()).unwrap();
+        handle.get_timeout(LONG)
+    });
+    // The map fills the two places and waits for more.
+    let deadline = std::time::Instant::now() + LONG;
+    while pool.stats().queued < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the map queued nothing"
+        );
+        std::thread::yield_now();
+    }
+    assert!(
+        rx.recv_timeout(Duration::from_millis(50)).is_err(),
+        "map_async queued past the cap"
+    );
+    assert_eq!(pool.stats().queued, 2);
+    held.release();
+    rx.recv_timeout(LONG)
+        .expect("map_async returned once there was room");
+    let expected: Vec<u32> = (0..150).map(|x| x * 2).collect();
+    assert_eq!(mapper.join().unwrap(), Ok(expected));
+
+    let held = hold_workers(&pool);
+    let (tx, rx) = mpsc::channel();
+    let p = pool.clone();
+    let spawner = std::thread::spawn(move || {
+        let handles: Vec<_> = (0..5u32).map(|i| p.spawn_async(async move { i })).collect();
+        tx.send(()).unwrap();
+        handles
+            .into_iter()
+            .map(|h| h.get_timeout(LONG).unwrap())
+            .sum::<u32>()
+    });
+    let deadline = std::time::Instant::now() + LONG;
+    while pool.stats().queued < 2 {
+        assert!(std::time::Instant::now() < deadline, "nothing spawned");
+        std::thread::yield_now();
+    }
+    assert!(
+        rx.recv_timeout(Duration::from_millis(50)).is_err(),
+        "spawn_async queued past the cap"
+    );
+    assert_eq!(pool.stats().queued, 2);
+    held.release();
+    assert_eq!(spawner.join().unwrap(), 10);
+}

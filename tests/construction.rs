@@ -198,3 +198,19 @@ fn builder_is_debug_and_clone() {
         "{s}"
     );
 }
+
+/// Thread counts no machine can start are refused with an error, not a
+/// capacity-overflow panic or an abort on a huge allocation.
+#[test]
+fn absurd_thread_counts_are_a_build_error() {
+    for n in [
+        usize::MAX,
+        usize::MAX / 2,
+        1 << 40,
+        Builder::MAX_THREADS + 1,
+    ] {
+        let err = Builder::new().num_threads(n).build().unwrap_err();
+        assert_eq!(err.kind(), BuildErrorKind::InvalidConfig, "{n}: {err}");
+        assert!(err.to_string().contains("num_threads"), "{err}");
+    }
+}

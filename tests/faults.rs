@@ -325,3 +325,272 @@ fn deep_nesting_on_a_small_stack_continues_on_overflow_threads() {
         assert!(pool.join_timeout(LONG));
     }
 }
+
+/// A task's value that panics on drop, dropped by the pool because the
+/// task was cancelled while it ran: the handle still ends `Cancelled`
+/// (it stayed `running()` for ever) and the worker lives on.
+#[test]
+fn a_cancellable_task_cancelled_while_running_resolves_past_a_result_that_panics_on_drop() {
+    let pool = ThreadPool::new(1).unwrap();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (started_tx, started) = mpsc::channel();
+    let d = drops.clone();
+    let handle = pool.submit_cancellable(move |token| {
+        started_tx.send(()).unwrap();
+        token.wait_timeout(LONG);
+        PanicOnDrop(d)
+    });
+    started.recv_timeout(LONG).unwrap();
+    handle.cancel();
+    assert!(handle.wait_timeout(LONG), "the handle never resolved");
+    assert!(!handle.running());
+    assert_eq!(handle.get_timeout(LONG).err(), Some(TaskError::Cancelled));
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+    assert_eq!(pool.apply(|| 1), Ok(1));
+}
+
+/// A periodic task whose closure panics on drop: however it ends (it
+/// breaks, a run panics, it is cancelled during a run or between runs),
+/// the closure is dropped once and the handle resolves.
+#[test]
+fn a_periodic_task_whose_closure_panics_on_drop_resolves_however_it_ends() {
+    use std::ops::ControlFlow;
+    let pool = ThreadPool::new(2).unwrap();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let period = Duration::from_millis(1);
+
+    let guard = PanicOnDrop(drops.clone());
+    let mut runs = 0;
+    let broke = pool.submit_periodic(period, move || {
+        let _ = &guard;
+        runs += 1;
+        if runs == 3 {
+            ControlFlow::Break(runs)
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    assert_eq!(broke.get_timeout(LONG), Ok(3));
+
+    let guard = PanicOnDrop(drops.clone());
+    let panicked = pool.submit_periodic(period, move || -> ControlFlow<()> {
+        let _ = &guard;
+        panic!("a periodic run panicked");
+    });
+    assert!(panicked.get_timeout(LONG).unwrap_err().is_panic());
+
+    let guard = PanicOnDrop(drops.clone());
+    let (started_tx, started) = mpsc::channel();
+    let (release, gate) = mpsc::channel::<()>();
+    let during = pool.submit_periodic(period, move || -> ControlFlow<()> {
+        let _ = &guard;
+        let _ = started_tx.send(());
+        let _ = gate.recv_timeout(LONG);
+        ControlFlow::Continue(())
+    });
+    started.recv_timeout(LONG).unwrap();
+    assert!(!during.cancel(), "cancelled during a run");
+    release.send(()).unwrap();
+    assert_eq!(during.get_timeout(LONG).err(), Some(TaskError::Cancelled));
+
+    let guard = PanicOnDrop(drops.clone());
+    let between = pool.submit_periodic(Duration::from_secs(3600), move || {
+        let _ = &guard;
+        ControlFlow::<()>::Continue(())
+    });
+    assert!(between.cancel());
+    assert_eq!(between.get_timeout(LONG).err(), Some(TaskError::Cancelled));
+
+    assert_eq!(drops.load(Ordering::SeqCst), 4);
+    assert_eq!(pool.apply(|| 1), Ok(1));
+}
+
+/// A done-callback that panics with a payload whose own drop panics: the
+/// handle still resolves and later callbacks still run, on a worker and
+/// on a caller adding a callback to a finished handle.
+#[test]
+fn a_callback_whose_panic_payload_panics_on_drop_leaves_the_handle_resolvable() {
+    let pool = ThreadPool::new(1).unwrap();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (open, blocker) = gate();
+    let handle = pool.submit(move || {
+        blocker();
+        5
+    });
+    let d = drops.clone();
+    handle.add_done_callback(move |_| std::panic::panic_any(PanicOnDrop(d)));
+    let (tx, rx) = mpsc::channel();
+    handle.add_done_callback(move |r| tx.send(r.as_ref().ok().copied()).unwrap());
+    open.send(()).unwrap();
+    assert_eq!(handle.get_timeout(LONG), Ok(5));
+    assert_eq!(rx.recv_timeout(LONG), Ok(Some(5)));
+
+    let done = pool.submit(|| 6);
+    assert!(done.wait_timeout(LONG));
+    let d = drops.clone();
+    done.add_done_callback(move |_| std::panic::panic_any(PanicOnDrop(d)));
+    assert_eq!(done.get_timeout(LONG), Ok(6));
+    assert_eq!(drops.load(Ordering::SeqCst), 2);
+    assert_eq!(pool.apply(|| 1), Ok(1));
+}
+
+/// Every way to submit, on a closed pool, with work that panics on drop:
+/// the work is dropped unrun, no panic escapes the call, and the handle
+/// says `PoolClosed`.
+#[test]
+fn submitting_to_a_closed_pool_work_that_panics_on_drop_never_panics() {
+    use std::ops::ControlFlow;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let pool = ThreadPool::new(1).unwrap();
+    pool.close();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let guard = || PanicOnDrop(drops.clone());
+    let refused = |what: &str, outcome: std::thread::Result<Option<TaskError>>| {
+        assert_eq!(
+            outcome.unwrap_or_else(|_| panic!("{what} panicked")),
+            Some(TaskError::PoolClosed),
+            "{what}"
+        );
+    };
+    let g = guard();
+    refused(
+        "submit",
+        catch_unwind(AssertUnwindSafe(|| {
+            pool.submit(move || drop(g)).get().err()
+        })),
+    );
+    let g = guard();
+    refused(
+        "submit_cancellable",
+        catch_unwind(AssertUnwindSafe(|| {
+            pool.submit_cancellable(move |_| drop(g)).get().err()
+        })),
+    );
+    let g = guard();
+    refused(
+        "submit_with_priority",
+        catch_unwind(AssertUnwindSafe(|| {
+            pool.submit_with_priority(3, move || drop(g)).get().err()
+        })),
+    );
+    let g = guard();
+    refused(
+        "submit_after",
+        catch_unwind(AssertUnwindSafe(|| {
+            pool.submit_after(Duration::ZERO, move || drop(g))
+                .get()
+                .err()
+        })),
+    );
+    let g = guard();
+    refused(
+        "submit_periodic",
+        catch_unwind(AssertUnwindSafe(|| {
+            pool.submit_periodic(Duration::ZERO, move || {
+                let _ = &g;
+                ControlFlow::<()>::Continue(())
+            })
+            .get()
+            .err()
+        })),
+    );
+    let g = guard();
+    refused(
+        "spawn_async",
+        catch_unwind(AssertUnwindSafe(|| {
+            pool.spawn_async(async move { drop(g) }).get().err()
+        })),
+    );
+    let (f, items) = (guard(), vec![guard()]);
+    refused(
+        "map_async",
+        catch_unwind(AssertUnwindSafe(|| {
+            pool.map_async(
+                move |_: PanicOnDrop| {
+                    let _ = &f;
+                },
+                items,
+            )
+            .get()
+            .err()
+        })),
+    );
+    assert_eq!(drops.load(Ordering::SeqCst), 8);
+}
+
+/// `Builder::panic_handler` receives the panics no handle can carry: a
+/// task (closure or future) whose handle was dropped before it finished, a
+/// done-callback (on a worker or on the caller), a waker the pool wakes.
+/// A panic a handle does carry is not reported. A handler that panics
+/// itself is contained.
+#[test]
+fn the_panic_handler_receives_panics_with_nowhere_to_go() {
+    use std::future::Future;
+    use std::sync::Mutex;
+    use std::task::{Context, Wake, Waker};
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = seen.clone();
+    let pool = Builder::new()
+        .num_threads(2)
+        .panic_handler(move |e: &TaskError| {
+            let msg = e.panic_message().unwrap_or("<not a string>").to_string();
+            log.lock().unwrap().push(msg);
+        })
+        .build()
+        .unwrap();
+
+    let (open, blocker) = gate();
+    drop(pool.submit(move || {
+        blocker();
+        panic!("detached task")
+    }));
+    open.send(()).unwrap();
+    drop(pool.spawn_async(async { panic!("detached future") }));
+    let kept = pool.submit(|| panic!("kept task"));
+    assert!(kept.get_timeout(LONG).unwrap_err().is_panic());
+
+    let (open, blocker) = gate();
+    let pending = pool.submit(blocker);
+    pending.add_done_callback(|_| panic!("callback on a worker"));
+    struct PanickingWaker;
+    impl Wake for PanickingWaker {
+        fn wake(self: Arc<Self>) {
+            panic!("waker")
+        }
+    }
+    let waker = Waker::from(Arc::new(PanickingWaker));
+    let mut polled = pool.submit(|| ());
+    let mut pending = std::pin::pin!(pending);
+    assert!(pending
+        .as_mut()
+        .poll(&mut Context::from_waker(&waker))
+        .is_pending());
+    open.send(()).unwrap();
+    assert!(polled.wait_timeout(LONG));
+    polled.add_done_callback(|_| panic!("callback on the caller"));
+    polled = pool.submit(|| ());
+    assert_eq!(polled.get_timeout(LONG), Ok(()));
+    assert!(pool.wait_idle_timeout(LONG));
+
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "callback on a worker",
+            "callback on the caller",
+            "detached future",
+            "detached task",
+            "waker"
+        ]
+    );
+
+    let pool = Builder::new()
+        .num_threads(1)
+        .panic_handler(|_| panic!("the handler itself"))
+        .build()
+        .unwrap();
+    drop(pool.submit(|| panic!("detached task")));
+    assert!(pool.wait_idle_timeout(LONG));
+    assert_eq!(pool.apply(|| 1), Ok(1));
+}

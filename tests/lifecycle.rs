@@ -326,3 +326,53 @@ fn every_handle_ends_when_terminate_races_submitters() {
         &[TaskError::PoolClosed, TaskError::Cancelled],
     );
 }
+
+/// Submitting and waiting from a thread-local destructor that runs after
+/// the pool's own per-thread state on that thread is gone: `submit` never
+/// panics and the waits work as anywhere else.
+#[test]
+fn submit_and_wait_from_a_thread_local_destructor() {
+    use std::cell::RefCell;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::sync::mpsc;
+
+    type Outcome = Result<(Result<u32, TaskError>, Result<u32, TaskError>, u32, bool), String>;
+    struct OnExit(Arc<ThreadPool>, mpsc::Sender<Outcome>);
+    impl Drop for OnExit {
+        fn drop(&mut self) {
+            let pool = &self.0;
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                let timed = pool.submit(|| 40).get_timeout(LONG);
+                let untimed = pool.submit(|| 2).get();
+                let awaited = futurepool::block_on(pool.spawn_async(async { 7 })).unwrap();
+                let waited = pool.submit(|| ()).wait_timeout(LONG);
+                (timed, untimed, awaited, waited)
+            }))
+            .map_err(|p| {
+                p.downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_default()
+            });
+            let _ = self.1.send(outcome);
+        }
+    }
+    thread_local! {
+        static ON_EXIT: RefCell<Option<OnExit>> = const { RefCell::new(None) };
+    }
+
+    let pool = Arc::new(ThreadPool::new(1).unwrap());
+    let (tx, rx) = mpsc::channel();
+    let p = pool.clone();
+    std::thread::spawn(move || {
+        // Registered first, so destroyed after every thread-local the
+        // pool touches below.
+        ON_EXIT.with(|slot| *slot.borrow_mut() = Some(OnExit(p.clone(), tx)));
+        assert_eq!(p.submit(|| 1).get(), Ok(1));
+        futurepool::block_on(p.spawn_async(async {})).unwrap();
+    })
+    .join()
+    .unwrap();
+    let outcome = rx.recv_timeout(LONG).expect("the destructor ran");
+    assert_eq!(outcome, Ok((Ok(40), Ok(2), 7, true)));
+}

@@ -119,9 +119,20 @@ fn map_chunks_items_one_task_per_chunk() {
 #[test]
 fn map_chunked_gives_the_same_result_for_any_chunk_size() {
     let pool = ThreadPool::new(3).unwrap();
-    let expected: Vec<u32> = (0..1000).map(|x| x * 3).collect();
-    for chunksize in [1, 2, 7, 999, 1000, 1001, usize::MAX] {
-        let out = pool.map_chunked(|x: u32| x * 3, 0..1000u32, chunksize);
+    // Miri interprets every step: a shorter input, the same chunk shapes.
+    let n: u32 = if cfg!(miri) { 50 } else { 1000 };
+    let expected: Vec<u32> = (0..n).map(|x| x * 3).collect();
+    let sizes = [
+        1,
+        2,
+        7,
+        n as usize - 1,
+        n as usize,
+        n as usize + 1,
+        usize::MAX,
+    ];
+    for chunksize in sizes {
+        let out = pool.map_chunked(|x: u32| x * 3, 0..n, chunksize);
         assert_eq!(out.as_ref(), Ok(&expected), "chunksize {chunksize}");
     }
 }
@@ -568,15 +579,18 @@ fn imap_input_need_not_be_send_and_the_iterator_is_static() {
 fn imap_inside_a_task_of_a_one_thread_pool_does_not_deadlock() {
     let pool = Arc::new(ThreadPool::new(1).unwrap());
     let inner = pool.clone();
+    // Miri's clock runs with the steps it interprets: a shorter input.
+    let n: u32 = if cfg!(miri) { 10 } else { 100 };
     let h = pool.submit(move || {
-        let a: u32 = inner.imap(|x: u32| x, 0..100).map(Result::unwrap).sum();
+        let a: u32 = inner.imap(|x: u32| x, 0..n).map(Result::unwrap).sum();
         let b: u32 = inner
-            .imap_unordered(|x: u32| x, 0..100)
+            .imap_unordered(|x: u32| x, 0..n)
             .map(Result::unwrap)
             .sum();
         (a, b)
     });
-    assert_eq!(h.get_timeout(LONG), Ok((4950, 4950)));
+    let sum = n * (n - 1) / 2;
+    assert_eq!(h.get_timeout(LONG), Ok((sum, sum)));
 }
 
 #[test]
@@ -699,4 +713,45 @@ fn closures_need_no_type_annotations() {
         .filter(|r| r == &Ok(1))
         .count();
     assert_eq!(n, 5);
+}
+
+/// The promise for a panicking input holds for `imap_unordered` too: the
+/// items the input gave before it broke all come out first (in completion
+/// order), then its one error, then the end; also with the error found in
+/// the middle of a chunk, and for a bad setting made after pulling began.
+#[test]
+fn imap_unordered_yields_a_broken_input_after_the_items_it_gave() {
+    let pool = ThreadPool::new(2).unwrap();
+    for chunksize in [1, 2, 5] {
+        let input = (0..10u32).map(|x| {
+            if x == 7 {
+                panic!("input broke at {x}")
+            } else {
+                x
+            }
+        });
+        let out: Vec<_> = pool
+            .imap_unordered(|x: u32| x, input)
+            .chunksize(chunksize)
+            .buffersize(16)
+            .collect();
+        assert_eq!(out.len(), 8, "chunksize {chunksize}: {out:?}");
+        let mut items: Vec<u32> = out[..7].iter().map(|r| *r.as_ref().unwrap()).collect();
+        items.sort_unstable();
+        assert_eq!(items, [0, 1, 2, 3, 4, 5, 6], "chunksize {chunksize}");
+        assert_eq!(
+            out[7].as_ref().unwrap_err().panic_message(),
+            Some("input broke at 7"),
+            "chunksize {chunksize}"
+        );
+    }
+    // A chunk size of 0 set after the first result: the chunks already
+    // pulled come out before the error.
+    let mut it = pool.imap_unordered(|x: u32| x, 0..100u32).buffersize(4);
+    assert!(it.next().unwrap().is_ok());
+    let rest: Vec<_> = it.chunksize(0).collect();
+    let (errors, oks): (Vec<_>, Vec<_>) = rest.iter().partition(|r| r.is_err());
+    assert_eq!(errors.len(), 1);
+    assert!(!oks.is_empty());
+    assert!(rest.last().unwrap().is_err(), "{rest:?}");
 }

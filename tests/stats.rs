@@ -173,3 +173,88 @@ fn wait_idle_after_close_returns_once_the_work_is_done() {
     assert!(pool.wait_idle_timeout(BOUND));
     assert_eq!(h.get(), Ok(3));
 }
+
+/// An async task suspended (here on `futurepool::sleep`, which holds no
+/// worker) is not done, so the pool is not idle: `wait_idle` returns only
+/// once its handle is ready, however it ends (value, cancelled off the
+/// pool, abandoned). And right after `wait_idle`, `idle_workers` says
+/// every worker.
+#[test]
+fn wait_idle_waits_for_suspended_async_tasks_and_idle_workers_agree() {
+    let pool = ThreadPool::new(2).unwrap();
+    for round in 0..20 {
+        let slept = pool.spawn_async(async {
+            futurepool::sleep(Duration::from_millis(2)).await;
+            1
+        });
+        assert!(pool.wait_idle_timeout(BOUND));
+        assert!(slept.ready(), "round {round}: wait_idle returned early");
+        assert_eq!(pool.stats().idle_workers, 2, "round {round}");
+        assert_eq!(slept.get_timeout(BOUND), Ok(1));
+    }
+    // Cancelled from outside the pool while suspended: the pool is idle
+    // again once it ended.
+    let (tx, rx) = futures::channel::oneshot::channel::<()>();
+    let parked = pool.spawn_async(async move {
+        let _ = rx.await;
+    });
+    assert!(!pool.wait_idle_timeout(Duration::from_millis(20)));
+    assert!(parked.cancel());
+    assert!(pool.wait_idle_timeout(BOUND));
+    drop(tx);
+    // Abandoned: every waker dropped, so it ends cancelled.
+    let abandoned = pool.spawn_async(std::future::pending::<()>());
+    assert!(pool.wait_idle_timeout(BOUND));
+    assert!(abandoned.cancelled());
+    // From inside an async task, the caller's own task does not count.
+    let inner = pool.spawn_async(async {
+        futurepool::sleep(Duration::from_millis(20)).await;
+    });
+    let (tx, rx) = mpsc::channel();
+    let own = Arc::new(pool);
+    let p = own.clone();
+    let outer = own.spawn_async(async move {
+        let _ = tx.send(p.wait_idle_timeout(BOUND));
+    });
+    assert_eq!(rx.recv_timeout(BOUND), Ok(true));
+    assert!(inner.ready());
+    assert_eq!(outer.get_timeout(BOUND), Ok(()));
+}
+
+/// Panics are counted as panics wherever they happen: in a spawned
+/// future, a scoped task, a map chunk; and an async task counts once,
+/// however many polls it took.
+#[test]
+fn panics_of_futures_scoped_tasks_and_map_chunks_count_as_panicked() {
+    let pool = ThreadPool::new(2).unwrap();
+    let quiet = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let boom = pool.spawn_async(async {
+        futurepool::sleep(Duration::from_millis(1)).await;
+        panic!("future")
+    });
+    assert!(boom.get_timeout(BOUND).unwrap_err().is_panic());
+    let scoped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        pool.scope(|s| {
+            s.spawn(|| panic!("scoped"));
+        })
+    }));
+    assert!(scoped.is_err());
+    assert!(pool
+        .map_chunked(|x: u32| if x == 0 { panic!("chunk") } else { x }, [0u32], 1)
+        .is_err());
+    std::panic::set_hook(quiet);
+    assert!(pool.wait_idle_timeout(BOUND));
+    let s = pool.stats();
+    assert_eq!((s.panicked, s.completed), (3, 0), "{s:?}");
+
+    // A future that takes several polls counts once.
+    let polls = pool.spawn_async(async {
+        for _ in 0..5 {
+            futurepool::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    assert_eq!(polls.get_timeout(BOUND), Ok(()));
+    assert!(pool.wait_idle_timeout(BOUND));
+    assert_eq!(pool.stats().completed, 1);
+}

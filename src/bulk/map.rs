@@ -139,14 +139,20 @@ where
     fn run(self: Arc<Self>, _runner: &dyn Runner) -> Outcome {
         let shared = &*self.shared;
         if shared.stop.load(Ordering::Acquire) {
-            return Outcome::Completed; // dropped below: discards its items
+            // Skipped, the map having failed: dropped below, which
+            // discards its items.
+            return Outcome::Cancelled;
         }
         shared.completion.start_shared();
-        if let Some(Err(payload)) = shared.buf.run(self.index, &shared.f) {
-            shared.fail(TaskError::Panicked(payload));
+        match shared.buf.run(self.index, &shared.f) {
+            Some(Err(payload)) => {
+                shared.fail(TaskError::Panicked(payload));
+                Outcome::Panicked
+            }
+            Some(Ok(())) => Outcome::Completed,
+            None => Outcome::Skipped,
         }
         // `self` drops here: that accounts for the chunk (see Drop).
-        Outcome::Completed
     }
 
     fn abort(&self, error: TaskError) -> bool {
@@ -182,10 +188,16 @@ where
     I: Send + 'static,
     U: Send + 'static,
 {
+    // Refused calls drop `f` and `items` here, one at a time (two panics
+    // in one drop would abort); their Drop must not make the call panic.
     if chunksize == Some(0) {
+        crate::core::panics::drop_reporting(registry.id(), f);
+        crate::core::panics::drop_reporting(registry.id(), items);
         return AsyncResult::failed(TaskError::InvalidArgument(CHUNKSIZE_ZERO));
     }
     if registry.is_closed() {
+        crate::core::panics::drop_reporting(registry.id(), f);
+        crate::core::panics::drop_reporting(registry.id(), items);
         return AsyncResult::failed(TaskError::PoolClosed);
     }
     // All items first, as Python's map does. A Vec passes through without
@@ -202,7 +214,7 @@ where
     let shared = Arc::new(MapShared {
         f,
         buf,
-        completion: Completion::new(),
+        completion: Completion::new_in(registry.id()),
         stop: AtomicBool::new(false),
         decided: AtomicBool::new(false),
         remaining: AtomicUsize::new(chunks + 1),
@@ -216,7 +228,13 @@ where
         if shared.stop.load(Ordering::Acquire) {
             continue; // dropped unqueued: accounted for, items dropped
         }
-        if registry.push(chunk) {
+        // Each chunk takes a place in a bounded queue, waiting for room as
+        // `submit` does.
+        if !registry.reserve_place() {
+            shared.fail(TaskError::PoolClosed);
+            continue;
+        }
+        if registry.push_reserved(chunk) {
             // Closed while we queued: the chunk still drains (skipped).
             shared.fail(TaskError::PoolClosed);
         }
@@ -618,6 +636,9 @@ where
     in_flight: usize,
     notifier: Arc<Notifier>,
     ready: VecDeque<Result<U, TaskError>>,
+    /// The input's error (it panicked, or a bad setting), held back until
+    /// every chunk pulled before it has been handed out.
+    failed: Option<TaskError>,
 }
 
 impl<It, U> IMapUnordered<It, U>
@@ -680,7 +701,8 @@ where
         self.next_until(Instant::now().checked_add(timeout))
     }
 
-    /// Fills the window; an input error goes straight to `ready`.
+    /// Fills the window; an input error is kept for after the chunks
+    /// already in flight.
     fn top_up(&mut self) {
         while self.in_flight < self.feeder.buffersize {
             match self.feeder.pull() {
@@ -697,7 +719,7 @@ where
                     self.in_flight += 1;
                 }
                 Some(Pulled::Failed(error)) => {
-                    self.ready.push_back(Err(error));
+                    self.failed = Some(error);
                     return;
                 }
                 None => return,
@@ -714,12 +736,12 @@ where
             if let Some(result) = self.ready.pop_front() {
                 return Ok(Some(result));
             }
-            self.top_up();
-            if !self.ready.is_empty() {
-                continue;
+            if self.failed.is_none() {
+                self.top_up();
             }
             if self.in_flight == 0 {
-                return Ok(None);
+                // Nothing pulled is left: now the input's error, if any.
+                return Ok(self.failed.take().map(Err));
             }
             let Some(token) = self.notifier.pop_until(deadline) else {
                 return Err(TaskError::Timeout);
@@ -869,6 +891,7 @@ where
         in_flight: 0,
         notifier: Notifier::new(),
         ready: VecDeque::new(),
+        failed: None,
     }
 }
 

@@ -102,7 +102,12 @@ where
             lock(&self.state.unjoined_panics).push((self.id, msg.to_owned()));
             TaskError::Panicked(payload)
         });
+        let panicked = result.is_err();
         slot.finish(result);
+        if panicked {
+            // The scope reports it; the pool's statistics count it too.
+            crate::core::counters::note_panicked();
+        }
         // `self` drops here: see Drop.
     }
 }
@@ -113,7 +118,7 @@ impl<F, T> Drop for ScopedJob<F, T> {
         // may stop the count from being given back at the end.
         if let Some(f) = self.f.take() {
             // Never ran: cancelled by terminate, or refused by a closed pool.
-            let _ = catch_unwind(AssertUnwindSafe(move || drop(f)));
+            crate::core::panics::drop_reporting(self.registry.id(), f);
             if let Some(slot) = &self.slot {
                 let error = if self.registry.is_closed() && !self.registry.is_terminated() {
                     TaskError::PoolClosed
@@ -125,7 +130,7 @@ impl<F, T> Drop for ScopedJob<F, T> {
             }
         }
         let slot = self.slot.take();
-        let _ = catch_unwind(AssertUnwindSafe(move || drop(slot)));
+        crate::core::panics::drop_reporting(self.registry.id(), slot);
         self.state.task_done();
     }
 }

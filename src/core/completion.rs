@@ -5,20 +5,20 @@
 //!
 //! Only the thread that wins a transition into a final phase owns the
 //! result; it runs the done-callbacks with a reference to it and then
-//! *publishes* it into the slot. Threads waiting for the task to be done
-//! (`wait`) are woken as soon as it is ready, before the callbacks run (as
-//! Python's futures do), so a callback may itself wait on the task; those
-//! waiting for the value (`get`) are woken at publication. A callback added
-//! after publication borrows the result out of the slot (LENT) and puts it
-//! back; takers wait while it is lent. User code (callbacks, the task
-//! itself) never runs under the slot's lock.
+//! *publishes* it into the slot; waiters are woken then, so a thread whose
+//! wait returned sees every callback registered before completion done. The
+//! one exception is the thread running those callbacks: a callback that
+//! waits on its own handle finds it done at once instead of waiting for a
+//! publication that waits for it. A callback added after publication
+//! borrows the result out of the slot (LENT) and puts it back; takers wait
+//! while it is lent. User code (callbacks, the task itself) never runs
+//! under the slot's lock.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 
 use crate::core::state::{Abort, Claim, Phase, State};
-use crate::core::sync::{lock, Mutex, MutexGuard, Thread};
+use crate::core::sync::{current_thread, lock, AtomicBool, Mutex, MutexGuard, Ordering, Thread};
 use crate::error::TaskError;
 
 /// A done-callback, as given to [`AsyncResult::add_done_callback`](crate::AsyncResult::add_done_callback).
@@ -61,21 +61,8 @@ struct Watchers<T> {
     callbacks: Vec<Callback<T>>,
     /// The waker of the one task polling the handle as a future.
     future_waker: Option<Waker>,
-}
-
-impl<T> Watchers<T> {
-    /// Takes the threads out of the waiters, leaving the signals.
-    fn take_threads(&mut self) -> Vec<Thread> {
-        let mut threads = Vec::new();
-        self.waiters.retain(|w| match w {
-            Waiter::Thread(t) => {
-                threads.push(t.clone());
-                false
-            }
-            Waiter::Signal(..) => true,
-        });
-        threads
-    }
+    /// The thread running the callbacks before publication, while it does.
+    callback_thread: Option<Thread>,
 }
 
 impl<T> Slot<T> {
@@ -85,8 +72,18 @@ impl<T> Slot<T> {
                 waiters: Vec::new(),
                 callbacks: Vec::new(),
                 future_waker: None,
+                callback_thread: None,
             })
         })
+    }
+
+    /// Whether the current thread is running this task's callbacks ahead
+    /// of publication.
+    fn on_callback_thread(&self) -> bool {
+        self.watchers
+            .as_ref()
+            .and_then(|w| w.callback_thread.as_ref())
+            .is_some_and(|t| t.id() == current_thread().id())
     }
 
     fn has_callbacks(&self) -> bool {
@@ -99,6 +96,11 @@ impl<T> Slot<T> {
 /// The shared state of one task's outcome.
 pub(crate) struct Completion<T> {
     state: State,
+    /// The task's handle was dropped before the outcome was published: a
+    /// panic then has nowhere to go and is reported (see `panics.rs`).
+    /// Written and read under the slot's lock; in the padding after the
+    /// state byte, so it costs no space.
+    detached: AtomicBool,
     /// The pool a queued task belongs to (its registry's
     /// [`id`](crate::core::registry::Registry::id); 0 for anything else).
     /// Kept here, not in the task, because it fits in the padding after
@@ -118,6 +120,7 @@ impl<T> Completion<T> {
     pub(crate) fn new_in(pool: u32) -> Self {
         Completion {
             state: State::pending(),
+            detached: AtomicBool::new(false),
             pool,
             slot: Mutex::new(Slot {
                 result: None,
@@ -131,6 +134,7 @@ impl<T> Completion<T> {
     pub(crate) fn new_done(result: Result<T, TaskError>) -> Self {
         Completion {
             state: State::published(Phase::of(&result)),
+            detached: AtomicBool::new(false),
             pool: 0,
             slot: Mutex::new(Slot {
                 result: Some(result),
@@ -144,23 +148,26 @@ impl<T> Completion<T> {
         self.pool
     }
 
+    #[inline]
     pub(crate) fn phase(&self) -> Phase {
         self.state.phase()
     }
 
     /// Done: finished, panicked, cancelled or refused (callbacks may still
     /// be running).
+    #[inline]
     pub(crate) fn is_ready(&self) -> bool {
         self.state.is_ready()
     }
 
     /// Published: callbacks registered before completion have run.
-    #[cfg_attr(not(loom), allow(dead_code))] // read by the loom models
+    #[inline]
     pub(crate) fn is_published(&self) -> bool {
         self.state.is_published()
     }
 
     /// The value can be taken right now.
+    #[inline]
     pub(crate) fn is_available(&self) -> bool {
         self.state.is_available()
     }
@@ -190,7 +197,7 @@ impl<T> Completion<T> {
     pub(crate) fn abort(&self, error: TaskError, release: impl FnOnce()) -> Abort {
         let answer = self.state.abort(Phase::of_abort(&error));
         if answer == Abort::Won {
-            let _ = catch_unwind(AssertUnwindSafe(release));
+            crate::core::panics::run_reporting(self.pool, release);
             self.publish(Err(error));
         }
         answer
@@ -230,32 +237,34 @@ impl<T> Completion<T> {
     /// and wakes every waiter. The caller owns `result`: it moved the task
     /// into a final phase, or it borrowed the result (LENT).
     fn publish(&self, result: Result<T, TaskError>) {
-        let mut early_woken = false;
         loop {
             let mut slot = lock(&self.slot);
             if !slot.has_callbacks() {
-                slot.result = Some(result);
+                let lost = match result {
+                    // Nobody can ever take it: report it instead.
+                    Err(TaskError::Panicked(payload)) if self.detached.load(Ordering::Relaxed) => {
+                        Some(payload)
+                    }
+                    result => {
+                        slot.result = Some(result);
+                        None
+                    }
+                };
                 self.state.set_published();
                 self.wake_watchers(slot);
+                if let Some(payload) = lost {
+                    crate::core::panics::report(self.pool, payload);
+                }
                 return;
             }
-            // Threads waiting for the task to be done may go now: it is
-            // ready, and a callback may be waiting for one of them (or be
-            // one of them). Threads that want the value look again, find
-            // it not yet available and register again.
-            let threads = if early_woken {
-                Vec::new()
-            } else {
-                early_woken = true;
-                slot.watchers().take_threads()
-            };
-            let callbacks = std::mem::take(&mut slot.watchers().callbacks);
+            let watchers = slot.watchers();
+            let callbacks = std::mem::take(&mut watchers.callbacks);
+            // A callback that waits on its own handle must not wait for
+            // this very publication: see `met`.
+            watchers.callback_thread = Some(current_thread());
             drop(slot);
-            for thread in threads {
-                thread.unpark();
-            }
             for callback in callbacks {
-                run_callback(callback, &result);
+                run_callback(self.pool, callback, &result);
             }
         }
     }
@@ -273,9 +282,19 @@ impl<T> Completion<T> {
                 // A foreign executor's waker is user code: its panic must
                 // not unwind into the worker (or canceller) that completed
                 // the task.
-                let _ = catch_unwind(AssertUnwindSafe(|| waker.wake()));
+                crate::core::panics::run_reporting(self.pool, || waker.wake());
             }
         }
+    }
+
+    /// The handle was dropped: if the outcome is not published yet, a
+    /// panic it turns out to be will be reported, not kept.
+    pub(crate) fn detach(&self) {
+        if self.state.is_published() {
+            return;
+        }
+        let _slot = lock(&self.slot);
+        self.detached.store(true, Ordering::Relaxed);
     }
 
     /// Runs `callback` once with the outcome: now, on this thread, if it is
@@ -291,13 +310,14 @@ impl<T> Completion<T> {
         match slot.result.take() {
             Some(result) => {
                 self.state.set_lent();
+                slot.watchers().callback_thread = Some(current_thread());
                 drop(slot);
-                run_callback(callback, &result);
+                run_callback(self.pool, callback, &result);
                 self.publish(result);
             }
             None => {
                 drop(slot);
-                run_callback(callback, &Err(TaskError::ResultTaken));
+                run_callback(self.pool, callback, &Err(TaskError::ResultTaken));
             }
         }
     }
@@ -317,7 +337,7 @@ impl<T> Completion<T> {
     /// at most once.
     pub(crate) fn register(&self, waiter: Waiter, need_value: bool) -> bool {
         let mut slot = lock(&self.slot);
-        if self.met(need_value) {
+        if self.met_locked(&slot, need_value) {
             return false;
         }
         let waiters = &mut slot.watchers().waiters;
@@ -358,13 +378,40 @@ impl<T> Completion<T> {
     }
 
     /// The condition a waiter waits for: with `need_value`, the value can
-    /// be taken; without, the task is done (ready).
+    /// be taken; without, the task is done and its callbacks have run
+    /// (published). On a thread running the task's own callbacks, either
+    /// holds as soon as the task is done: such a wait cannot wait for the
+    /// publication (or lend) that waits for it.
+    #[inline]
     pub(crate) fn met(&self, need_value: bool) -> bool {
-        if need_value {
+        let met = if need_value {
             self.is_available()
         } else {
-            self.is_ready()
-        }
+            self.is_published()
+        };
+        met || (self.is_ready() && self.in_callbacks_here())
+    }
+
+    fn met_locked(&self, slot: &Slot<T>, need_value: bool) -> bool {
+        let met = if need_value {
+            self.is_available()
+        } else {
+            self.is_published()
+        };
+        met || (self.is_ready() && slot.on_callback_thread())
+    }
+
+    /// Whether the current thread runs this (done) task's callbacks now.
+    #[cold]
+    fn in_callbacks_here(&self) -> bool {
+        lock(&self.slot).on_callback_thread()
+    }
+
+    /// Whether the current thread is inside one of this task's callbacks
+    /// while the value is out of reach (being handed to the callbacks, or
+    /// lent to a late one): waiting for it would wait for this thread.
+    pub(crate) fn in_own_callback(&self) -> bool {
+        self.is_ready() && !self.is_available() && self.in_callbacks_here()
     }
 
     /// The handle's `Future::poll`: the value if available, else the
@@ -383,8 +430,9 @@ impl<T> Completion<T> {
     }
 }
 
-fn run_callback<T>(callback: Callback<T>, result: &Result<T, TaskError>) {
+fn run_callback<T>(pool: u32, callback: Callback<T>, result: &Result<T, TaskError>) {
     // A panicking callback must not take the completing thread (a worker,
-    // or a user thread calling cancel) down with it, nor skip the others.
-    let _ = catch_unwind(AssertUnwindSafe(|| callback(result)));
+    // or a user thread calling cancel) down with it, nor skip the others;
+    // nor may its payload's Drop.
+    crate::core::panics::run_reporting(pool, || callback(result));
 }

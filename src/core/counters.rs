@@ -26,6 +26,33 @@ pub(crate) enum Outcome {
     Skipped,
 }
 
+std::thread_local! {
+    /// Set by a task whose closure caught a panic of its own (a scoped
+    /// task keeps its panic for the scope): the entry running it counts as
+    /// panicked. No destructor, so usable at any time.
+    static PANICKED_INSIDE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the entry running on this thread as panicked (see
+/// [`counted`]).
+pub(crate) fn note_panicked() {
+    PANICKED_INSIDE.with(|p| p.set(true));
+}
+
+/// Runs an entry and returns what to count for it: `run`'s outcome, or
+/// `Panicked` if the entry's task caught a panic of its own and said so
+/// with [`note_panicked`]. Nested runs each see only their own mark.
+pub(crate) fn counted(run: impl FnOnce() -> Outcome) -> Outcome {
+    let outer = PANICKED_INSIDE.with(|p| p.replace(false));
+    let outcome = run();
+    let panicked = PANICKED_INSIDE.with(|p| p.replace(outer));
+    if panicked && outcome == Outcome::Completed {
+        Outcome::Panicked
+    } else {
+        outcome
+    }
+}
+
 impl Outcome {
     /// What the statistics count for a task that ran to this result.
     pub(crate) fn of<T>(result: &Result<T, TaskError>) -> Outcome {

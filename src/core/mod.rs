@@ -31,6 +31,7 @@ pub(crate) mod counters;
 pub(crate) mod counts;
 pub(crate) mod job;
 pub(crate) mod monitor;
+pub(crate) mod panics;
 pub(crate) mod parking;
 pub(crate) mod registry;
 pub(crate) mod slots;

@@ -11,13 +11,31 @@
 //!   if count > 0: wake one           if work visible (or must leave): don't park
 //! ```
 //!
-//! With both fences, at least one side sees the other: either the producer
-//! sees a parked worker and wakes it, or the worker sees the job. A wake pops one
-//! worker off `list`, sets its `notified` flag under the lock and unparks
-//! it. A worker that leaves the park on its own (it saw work, its awaited
-//! task finished, the pool closed) takes itself off `list`; if it is no
-//! longer there, a producer picked it, and it passes that wake on, so a
-//! wake-up is never absorbed by a worker that will not look for work.
+//! The claim: a job made visible is never left queued while every worker
+//! that could run it stays parked. Proof sketch: SeqCst fences are totally
+//! ordered, so one of the two fences comes first.
+//!
+//! * Producer's fence first: the push happened before it, and the worker's
+//!   check of `stay_awake` comes after the worker's fence, so the check
+//!   sees the job (crossbeam's deques publish a push with a Release store
+//!   that the length check reads with Acquire) and the worker does not park.
+//! * Worker's fence first: its registration (`count += 1`, SeqCst, under
+//!   the lock) happened before it, so the producer's load of `count` after
+//!   its own fence sees at least one parked worker and wakes one.
+//!
+//! The wake pops one worker off `list` (the most recently parked: its cache
+//! is warm), sets its `notified` flag under the lock and unparks it. An
+//! unpark that comes before the park is not lost (the thread's park token
+//! makes the park return at once), and a spurious return finds `notified`
+//! unset and parks again. The woken worker need not be the one that was
+//! about to park: any worker that wakes notified looks for work. A worker
+//! that leaves the park on its own (it saw work, its awaited task finished,
+//! the pool closed) takes itself off `list`; if it is no longer there, a
+//! producer picked it, and it passes that wake on, so a wake-up is never
+//! absorbed by a worker that will not look for work.
+//!
+//! Modelled in `loom/parking.rs` (a parked worker is never left with
+//! queued work; two workers take every job and leave on shutdown).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -176,7 +194,8 @@ impl Parking {
         }
     }
 
-    /// How many workers are parked right now.
+    /// How many workers are parked right now (the starvation monitor's
+    /// "is anyone idle").
     pub(crate) fn parked(&self) -> usize {
         self.count.load(Ordering::Relaxed)
     }

@@ -61,6 +61,8 @@ pub(crate) struct Registry {
     id: u32,
     /// This registry, for starting threads from a `&self` method.
     me: Weak<Registry>,
+    /// Where contained panics go (see `panics.rs`); kept alive here.
+    _panic_handler: Option<crate::core::panics::PanicHandler>,
 }
 
 /// The next pool's [`id`](Registry::id).
@@ -76,9 +78,17 @@ fn next_id() -> u32 {
 
 impl Registry {
     /// A registry with no thread yet (`Threads::start_initial` starts them).
-    pub(crate) fn new(config: Config, max_queued: Option<usize>) -> Arc<Self> {
+    pub(crate) fn new(
+        config: Config,
+        max_queued: Option<usize>,
+        panic_handler: Option<crate::core::panics::PanicHandler>,
+    ) -> Arc<Self> {
         let n = config.sizes.target.min(64);
         let thread_name = config.thread_name.clone();
+        let id = next_id();
+        if let Some(handler) = &panic_handler {
+            crate::core::panics::register(id, handler);
+        }
         Arc::new_cyclic(|me| Registry {
             injector: Injector::new(),
             threads: Threads::new(config),
@@ -92,8 +102,9 @@ impl Registry {
             idle: IdleWaiters::default(),
             timer: OnceCell::new(),
             thread_name,
-            id: next_id(),
+            id,
             me: me.clone(),
+            _panic_handler: panic_handler,
         })
     }
 
@@ -147,11 +158,15 @@ impl Registry {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        // Refused work is dropped here, unrun; its Drop is user code and
+        // must not make `submit` panic.
         if self.is_closed() {
+            crate::core::panics::drop_reporting(self.id(), (func, token));
             return AsyncResult::failed(TaskError::PoolClosed);
         }
         if let Some(bound) = &self.bound {
             if !self.reserve(bound) {
+                crate::core::panics::drop_reporting(self.id(), (func, token));
                 return AsyncResult::failed(TaskError::PoolClosed);
             }
         }
@@ -191,6 +206,17 @@ impl Registry {
             handle.refuse();
         }
         handle
+    }
+
+    /// Waits for a place in the queue if the pool is bounded (as
+    /// `submit` does, see [`reserve`](Registry::reserve)); false if the
+    /// pool is closed. Pair a true with one
+    /// [`push_reserved`](Registry::push_reserved).
+    pub(crate) fn reserve_place(&self) -> bool {
+        match &self.bound {
+            Some(bound) => self.reserve(bound),
+            None => !self.is_closed(),
+        }
     }
 
     /// Waits for a place in a bounded pool's queue; false if the pool
@@ -243,7 +269,8 @@ impl Registry {
         self.announce()
     }
 
-    fn push_reserved(&self, job: JobRef) -> bool {
+    /// [`push`](Registry::push) for a job whose place is reserved.
+    pub(crate) fn push_reserved(&self, job: JobRef) -> bool {
         if let Err(job) = crate::core::worker::push_local(self, job) {
             self.injector.push(job);
         }

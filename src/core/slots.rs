@@ -74,6 +74,11 @@ impl Slots {
         self.chunks.get(index / CHUNK)?.get()?[index % CHUNK].get()
     }
 
+    /// Indices handed out before and free now (a snapshot).
+    pub(crate) fn vacant(&self) -> usize {
+        lock_std(&self.free).len()
+    }
+
     /// Every slot handed out so far, in index order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Arc<Slot>> + '_ {
         (0..self.used()).filter_map(|i| self.get(i))

@@ -16,8 +16,12 @@
 //! two differences: its own deque is invisible to thieves, so it never
 //! keeps work there (it takes outside work one job at a time), and it may
 //! steal from the deque of the worker it stands in for, which is blocked
-//! until it is done. If no thread can be started, the wait runs where it
-//! is (nesting goes on on this stack, as it would without segments).
+//! until it is done. If no thread can be started (the process is out of
+//! threads), the wait goes on where it is, and once the stack is nearly
+//! spent (a quarter of the reserve used too) it runs no more work there: it parks
+//! until the condition holds, leaving the awaited task to the other
+//! workers (with one worker, only a bounded wait then ends, timed out),
+//! rather than overflow the stack.
 
 use crate::core::worker::WorkerCtx;
 
@@ -67,19 +71,37 @@ impl StackBudget {
 
     /// Whether nesting here has used the budget.
     pub(crate) fn is_low(&self) -> bool {
+        self.used_more_than(self.reserve())
+    }
+
+    /// Whether nesting here has used a quarter of the reserve too: only a
+    /// worker that could not move its wait to an overflow thread gets this
+    /// far, and it must start no more work on this stack (what is left is
+    /// for the task already running and the wait it is in).
+    pub(crate) fn is_nearly_spent(&self) -> bool {
+        self.used_more_than(self.reserve() / 4 * 3)
+    }
+
+    fn reserve(&self) -> usize {
+        (self.size / 4).max(STACK_RESERVE_MIN)
+    }
+
+    /// Whether less than `left` bytes of the stack are left.
+    fn used_more_than(&self, left: usize) -> bool {
         let used = self.base.abs_diff(stack_position());
-        let reserve = (self.size / 4).max(STACK_RESERVE_MIN);
-        used > self.size.saturating_sub(reserve)
+        used > self.size.saturating_sub(left)
     }
 }
 
 impl WorkerCtx {
     /// Runs `wait` on a fresh overflow thread acting for this worker, and
     /// blocks until it is done (see the module docs). `wait` gets the
-    /// overflow thread's context.
-    pub(crate) fn on_fresh_stack<R: Send>(&self, wait: impl FnOnce(&WorkerCtx) -> R + Send) -> R {
-        // Kept here, so it can still run on this thread if no thread can be
-        // started (then nesting goes on here, as it would without segments).
+    /// overflow thread's context. `None`, with `wait` not run, if no
+    /// thread can be started.
+    pub(crate) fn on_fresh_stack<R: Send>(
+        &self,
+        wait: impl FnOnce(&WorkerCtx) -> R + Send,
+    ) -> Option<R> {
         let wait = std::sync::Mutex::new(Some(wait));
         let take = || wait.lock().unwrap_or_else(|e| e.into_inner()).take();
         let stack_size = self.stack.size();
@@ -95,15 +117,11 @@ impl WorkerCtx {
                 // chain of overflow threads always makes progress.
                 WorkerCtx::enter(ctx, |ctx| take().map(|wait| wait(ctx)))
             });
-            let result = match spawned {
+            match spawned {
                 Ok(thread) => thread
                     .join()
                     .unwrap_or_else(|p| std::panic::resume_unwind(p)),
                 Err(_) => None,
-            };
-            match result {
-                Some(r) => r,
-                None => (take().expect("the wait ran nowhere"))(self),
             }
         })
     }

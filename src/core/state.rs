@@ -80,6 +80,7 @@ impl Phase {
     }
 
     /// Finished, panicked, cancelled or refused.
+    #[inline]
     pub(crate) fn is_final(self) -> bool {
         !matches!(self, Phase::Pending | Phase::Running)
     }
@@ -94,6 +95,7 @@ impl Phase {
         }
     }
 
+    #[inline]
     fn from_bits(bits: u8) -> Phase {
         match bits & PHASE {
             PENDING => Phase::Pending,
@@ -143,27 +145,31 @@ impl State {
         State(AtomicU8::new(phase.bits() | PUBLISHED))
     }
 
+    #[inline]
     fn load(&self) -> u8 {
         self.0.load(Ordering::Acquire)
     }
 
+    #[inline]
     pub(crate) fn phase(&self) -> Phase {
         Phase::from_bits(self.load())
     }
 
     /// Final: finished, panicked, cancelled or refused (callbacks may
     /// still be running).
+    #[inline]
     pub(crate) fn is_ready(&self) -> bool {
         self.phase().is_final()
     }
 
     /// Published: callbacks registered before completion have run.
-    #[cfg_attr(not(loom), allow(dead_code))] // read by the loom models
+    #[inline]
     pub(crate) fn is_published(&self) -> bool {
         self.load() & PUBLISHED != 0
     }
 
     /// Published and not lent: the value can be taken now.
+    #[inline]
     pub(crate) fn is_available(&self) -> bool {
         self.load() & (PUBLISHED | LENT) == PUBLISHED
     }

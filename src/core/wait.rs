@@ -118,11 +118,24 @@ impl WorkerCtx {
     /// The waiting loop (see the module docs). True if `cond` holds.
     pub(crate) fn wait_until(&self, cond: &dyn Waitable, deadline: Option<Instant>) -> bool {
         if self.stack.is_low() {
-            return self.on_fresh_stack(|ctx| ctx.wait_until(cond, deadline));
+            if let Some(done) = self.on_fresh_stack(|ctx| ctx.wait_until(cond, deadline)) {
+                return done;
+            }
+            // No thread could be started (the process is out of them): the
+            // wait goes on here, and once this stack is nearly spent it
+            // starts no more work on it, leaving the awaited task to the
+            // other workers rather than overflow.
+            if self.stack.is_nearly_spent() {
+                return park_wait(cond, deadline);
+            }
+        }
+        // Once per wait, first: the awaited task itself, if it is ours to
+        // run (the common fork-join case ends here).
+        if self.run_offered(cond) && cond.is_done() {
+            return true;
         }
         let registry = &*self.registry;
         let idle = cond.is_idle_wait();
-        let mut offered = false;
         loop {
             if cond.is_done() {
                 return true;
@@ -135,12 +148,6 @@ impl WorkerCtx {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 cond.deregister(&self.thread);
                 return cond.is_done();
-            }
-            if !offered {
-                offered = true;
-                if self.run_offered(cond) {
-                    continue;
-                }
             }
             let job = if idle {
                 self.find_work_spinning()
@@ -196,14 +203,22 @@ impl WorkerCtx {
     }
 
     /// Lets `cond` run the awaited task in place; true if it did.
+    #[inline]
     fn run_offered(&self, cond: &dyn Waitable) -> bool {
         if self.registry.is_terminated() {
             return false;
         }
-        let Some(ran) = cond.run_here(self) else {
+        let mut offered = None;
+        let outcome = crate::core::counters::counted(|| {
+            offered = cond.run_here(self);
+            offered
+                .as_ref()
+                .map_or(crate::core::counters::Outcome::Skipped, |ran| ran.outcome)
+        });
+        let Some(ran) = offered else {
             return false;
         };
-        self.counters().count(ran.outcome);
+        self.counters().count(outcome);
         if ran.outcome == crate::core::counters::Outcome::Skipped {
             // Claimed by another thread first: nothing ran here.
             return false;
@@ -218,7 +233,13 @@ impl WorkerCtx {
     /// [`wait_until`](WorkerCtx::wait_until).
     pub(crate) fn help_once(&self) -> bool {
         if self.stack.is_low() {
-            return self.on_fresh_stack(WorkerCtx::help_once);
+            if let Some(helped) = self.on_fresh_stack(WorkerCtx::help_once) {
+                return helped;
+            }
+            // No thread could be started: as in `wait_until`.
+            if self.stack.is_nearly_spent() {
+                return false;
+            }
         }
         match self.find_work() {
             Some(job) => {

@@ -237,10 +237,13 @@ impl WorkerCtx {
                     Outcome::Skipped
                 }
             } else {
-                job.run(self)
+                crate::core::counters::counted(|| job.run(self))
             }
         }))
-        .unwrap_or(Outcome::Panicked);
+        .unwrap_or_else(|payload| {
+            crate::core::panics::report(registry.id(), payload);
+            Outcome::Panicked
+        });
         counters.count(outcome);
     }
 

@@ -218,6 +218,11 @@ impl LiveSet {
         SlotId(index << SHARD_BITS | shard)
     }
 
+    /// How many async tasks of the pool are alive.
+    pub(crate) fn count(&self) -> usize {
+        self.live.load(StdOrdering::SeqCst)
+    }
+
     /// Forgets a task; true if it was the last one alive.
     fn remove(&self, slot: SlotId) -> bool {
         let (shard, index) = (slot.0 & ((1 << SHARD_BITS) - 1), slot.0 >> SHARD_BITS);
@@ -277,15 +282,16 @@ where
     /// Resolves a task that was never polled to `error`; false if it had
     /// been started (or was over).
     fn abort_unstarted(&self, error: TaskError) -> bool {
-        // Release what the future captured before anyone is told.
+        // The winner, before anyone is told: off the live list, then the
+        // future dropped (what it captured released). In that order: the
+        // future may own the last handle to its pool, whose drop waits for
+        // the workers, which wait for the live list to empty.
         let release = || {
-            let _ = drop_future(lock(&self.future).take());
+            self.retire();
+            let future = lock(&self.future).take();
+            crate::core::panics::drop_reporting(self.completion().pool(), future);
         };
-        if self.completion().abort(error, release) == Abort::TooLate {
-            return false;
-        }
-        self.retire();
-        true
+        self.completion().abort(error, release) == Abort::Won
     }
 
     /// Wakes the task: queues it unless it is queued, running or done.
@@ -305,14 +311,15 @@ where
             // no async task is alive, so this is a stale entry at most):
             // nobody will poll the task again; end it here.
             if self.sched.start() {
-                self.stop(TaskError::Cancelled);
+                let _ = self.stop(TaskError::Cancelled);
             }
             return;
         };
         let job: JobRef = self.clone();
         if back {
-            registry.injector.push(job);
-            registry.announce_work();
+            // Counted on a bounded pool, as every entry a worker takes is;
+            // never waits for room (a poll must not block).
+            let _closed = registry.push_behind(job);
         } else {
             // A task already accepted is not withdrawn when the pool has
             // closed meanwhile: workers stay while it is alive.
@@ -321,52 +328,67 @@ where
     }
 
     /// Polls the future once; the caller holds the task (POLLING).
-    fn poll_once(self: &Arc<Self>) {
+    /// Polls the future once; what the statistics count for it: the
+    /// task's outcome if this poll ended it, else nothing (`Skipped`), so
+    /// a task counts once however many polls it takes.
+    fn poll_once(self: &Arc<Self>) -> Outcome {
         let waker = Waker::from(self.clone());
         let mut cx = Context::from_waker(&waker);
         let mut slot = lock(&self.future);
         let Some(future) = slot.as_mut() else {
             // Unreachable: the future is taken only when the task ends.
             drop(slot);
-            self.stop(TaskError::Cancelled);
-            return;
+            return self.stop(TaskError::Cancelled);
         };
-        let polled = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)));
+        let polled = {
+            let _polling = Polling::enter(self.completion().pool());
+            catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)))
+        };
         match polled {
             Ok(Poll::Pending) => {
                 drop(slot);
                 drop(waker);
                 if self.cancel_requested.load(StdOrdering::SeqCst) {
-                    self.stop(TaskError::Cancelled);
+                    return self.stop(TaskError::Cancelled);
                 } else if self.sched.suspend() {
                     self.enqueue(true);
                 }
+                Outcome::Skipped
             }
             Ok(Poll::Ready(value)) => {
                 let future = slot.take();
                 drop(slot);
                 // The value is already made: a panicking destructor now
                 // cannot take it back.
-                let _ = drop_future(future);
+                crate::core::panics::drop_reporting(self.completion().pool(), future);
                 self.end(Ok(value));
+                Outcome::Completed
             }
             Err(payload) => {
                 let future = slot.take();
                 drop(slot);
-                let _ = drop_future(future);
+                crate::core::panics::drop_reporting(self.completion().pool(), future);
                 self.end(Err(TaskError::Panicked(payload)));
+                Outcome::Panicked
             }
         }
     }
 
     /// Ends a started task that this thread holds without a value: drops
     /// the future here (a panic in its destructor is reported instead).
-    fn stop(&self, error: TaskError) {
+    /// Returns what the statistics count for it.
+    fn stop(&self, error: TaskError) -> Outcome {
         let error = match drop_future(lock(&self.future).take()) {
             Some(payload) => TaskError::Panicked(payload),
             None => error,
         };
+        let outcome = if error.is_panic() {
+            Outcome::Panicked
+        } else {
+            Outcome::Cancelled
+        };
         self.end(Err(error));
+        outcome
     }
 
     /// Publishes the outcome of a started task this thread holds.
@@ -383,10 +405,50 @@ where
     /// the workers of a closed pool exit.
     fn retire(&self) {
         if let Some(registry) = self.registry.upgrade() {
-            if registry.async_tasks.remove(self.slot) && registry.is_closed() {
-                registry.parking.wake_all();
-            }
+            leave_live(&registry, self.slot);
         }
+    }
+}
+
+/// Takes a task that is over off its pool's live list: the last one out
+/// lets the workers of a closed pool exit, and any end may make the pool
+/// idle (`wait_idle` waits for live tasks).
+fn leave_live(registry: &Registry, slot: SlotId) {
+    if registry.async_tasks.remove(slot) && registry.is_closed() {
+        registry.parking.wake_all();
+    }
+    crate::pool::idle::wake_waiters(registry);
+}
+
+/// Marks the current thread as polling an async task of pool `pool`
+/// while it lives: `wait_idle` called from inside that poll does not wait
+/// for the caller's own task.
+pub(crate) struct Polling(u32);
+
+std::thread_local! {
+    /// The pool whose async task this thread is polling (0: none).
+    static POLLING_POOL: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+impl Polling {
+    fn enter(pool: u32) -> Polling {
+        Polling(POLLING_POOL.with(|p| p.replace(pool)))
+    }
+
+    /// Whether this thread is polling an async task of pool `pool`.
+    pub(crate) fn here(pool: u32) -> bool {
+        Self::pool() == pool
+    }
+
+    /// The pool whose async task this thread is polling (0: none).
+    pub(crate) fn pool() -> u32 {
+        POLLING_POOL.with(std::cell::Cell::get)
+    }
+}
+
+impl Drop for Polling {
+    fn drop(&mut self) {
+        POLLING_POOL.with(|p| p.set(self.0));
     }
 }
 
@@ -402,23 +464,26 @@ where
 {
     fn run(self: Arc<Self>, _runner: &dyn Runner) -> Outcome {
         if !self.sched.start() {
-            return Outcome::Completed;
+            return Outcome::Skipped;
         }
         let claimed = match self.completion().phase() {
             Phase::Pending => self.completion().claim() == Claim::Won,
             phase => phase == Phase::Running,
         };
         if !claimed {
-            // Cancelled (or refused) before its first poll.
+            // Cancelled (or refused) before its first poll: this entry is
+            // the task's last, so a cancellation counts here.
             self.sched.finish();
-            return Outcome::Completed;
+            return if self.completion().phase() == Phase::Cancelled {
+                Outcome::Cancelled
+            } else {
+                Outcome::Skipped
+            };
         }
         if self.cancel_requested.load(StdOrdering::SeqCst) {
-            self.stop(TaskError::Cancelled);
-            return Outcome::Completed;
+            return self.stop(TaskError::Cancelled);
         }
-        self.poll_once();
-        Outcome::Completed
+        self.poll_once()
     }
 
     /// Cancels the task, whose queue entry the caller took (terminate, or a
@@ -435,7 +500,7 @@ where
             self.sched.finish();
             return false;
         }
-        self.stop(TaskError::Cancelled);
+        let _ = self.stop(TaskError::Cancelled);
         true
     }
 }
@@ -484,6 +549,15 @@ impl<T, F> Drop for AsyncTask<T, F> {
         if completion.phase().is_final() {
             return;
         }
+        // Off the live list first, as in `abort_unstarted`: the future may
+        // own the last handle to the pool. Ended with no queue entry left
+        // to count it: counted as cancelled here.
+        if let Some(registry) = self.registry.upgrade() {
+            leave_live(&registry, self.slot);
+            registry
+                .cancelled_elsewhere
+                .fetch_add(1, StdOrdering::Relaxed);
+        }
         let future = lock(&self.future).take();
         let error = match drop_future(future) {
             Some(payload) => TaskError::Panicked(payload),
@@ -491,11 +565,6 @@ impl<T, F> Drop for AsyncTask<T, F> {
         };
         if completion.abort(TaskError::Cancelled, || {}) == Abort::TooLate {
             completion.finish(Err(error));
-        }
-        if let Some(registry) = self.registry.upgrade() {
-            if registry.async_tasks.remove(self.slot) && registry.is_closed() {
-                registry.parking.wake_all();
-            }
         }
     }
 }
@@ -550,7 +619,11 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    if registry.is_closed() {
+    // A place in a bounded queue first, as `submit` takes one (later
+    // re-queues after a wake are counted without waiting).
+    if !registry.reserve_place() {
+        // Dropped unpolled; its Drop must not make the call panic.
+        crate::core::panics::drop_reporting(registry.id(), future);
         return AsyncResult::failed(TaskError::PoolClosed);
     }
     // Three allocations: the task, its handle, the boxed future. The
@@ -564,7 +637,7 @@ where
             cancel_requested: AtomicBool::new(false),
             future: Mutex::new(Some(Box::pin(future))),
             handle: Arc::new(AsyncHandle {
-                completion: Completion::new(),
+                completion: Completion::new_in(registry.id()),
                 task: control,
             }),
             registry: Arc::downgrade(registry),
@@ -572,7 +645,7 @@ where
         }
     });
     let handle = AsyncResult::from_task(task.handle.clone());
-    if registry.push(task.clone()) {
+    if registry.push_reserved(task.clone()) {
         // The pool closed while we queued: take the task back unless a
         // worker already started it (then it runs; workers stay for it).
         task.abort_unstarted(TaskError::PoolClosed);

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::thread;
 
 use super::{model, park_until_published};

@@ -39,6 +39,7 @@ pub struct Builder {
     keep_alive: Duration,
     on_thread_start: Option<Hook>,
     on_thread_stop: Option<Hook>,
+    panic_handler: Option<crate::core::panics::PanicHandler>,
 }
 
 impl Default for Builder {
@@ -55,6 +56,7 @@ impl Default for Builder {
             keep_alive: DEFAULT_KEEP_ALIVE,
             on_thread_start: None,
             on_thread_stop: None,
+            panic_handler: None,
         }
     }
 }
@@ -73,6 +75,7 @@ impl fmt::Debug for Builder {
             .field("keep_alive", &self.keep_alive)
             .field("on_thread_start", &self.on_thread_start.is_some())
             .field("on_thread_stop", &self.on_thread_stop.is_some())
+            .field("panic_handler", &self.panic_handler.is_some())
             .finish()
     }
 }
@@ -93,6 +96,12 @@ impl Builder {
     /// number of logical CPUs, unless [`max_threads`](Builder::max_threads)
     /// alone makes the pool elastic). 0 or more than
     /// [`MAX_THREADS`](Builder::MAX_THREADS) makes `build` fail.
+    ///
+    /// ```
+    /// use futurepool::{Builder, BuildErrorKind};
+    /// let err = Builder::new().num_threads(usize::MAX).build().unwrap_err();
+    /// assert_eq!(err.kind(), BuildErrorKind::InvalidConfig);
+    /// ```
     pub fn num_threads(mut self, n: usize) -> Self {
         self.num_threads = Some(n);
         self
@@ -166,10 +175,15 @@ impl Builder {
     ///
     /// A task running on the pool that submits to its full pool does not
     /// block (it might be the one that has to make room): it runs queued
-    /// tasks itself until there is room. Internal pushes that must not
-    /// block (a delayed task coming due) are queued even when the queue is
-    /// full, so the count can briefly exceed `n`. A task cancelled while
-    /// queued keeps its place until a worker discards it.
+    /// tasks itself until there is room. Every queue entry counts:
+    /// [`map`](ThreadPool::map) and [`map_async`](ThreadPool::map_async)
+    /// chunks and [`spawn_async`](ThreadPool::spawn_async) futures wait for
+    /// room as `submit` does (so `map_async` on a full queue returns once
+    /// its last chunk is queued). Pushes that must not block (a delayed
+    /// task coming due, an async task queued again by its waker) are
+    /// queued even when the queue is full, so the count can briefly exceed
+    /// `n`. A task cancelled while queued keeps its place until a worker
+    /// discards it.
     ///
     /// 0 makes [`build`](Builder::build) fail.
     ///
@@ -188,10 +202,62 @@ impl Builder {
         self
     }
 
+    /// Receives the panics the pool catches that no handle can report,
+    /// each as a [`TaskError::Panicked`](crate::TaskError::Panicked) (its
+    /// [`panic_message`](crate::TaskError::panic_message) reads it):
+    ///
+    /// * a task (closure, future, periodic task, map) whose handle was
+    ///   dropped before the task finished, and which panicked;
+    /// * a done-callback ([`AsyncResult::add_done_callback`](crate::AsyncResult::add_done_callback))
+    ///   that panicked, wherever it ran;
+    /// * a waker the pool woke that panicked (a foreign executor's waker
+    ///   polling a handle, a waker woken by [`sleep`](crate::sleep) for a
+    ///   task of this pool);
+    /// * the `Drop` of a value the pool drops for you that panicked (the
+    ///   closure of a cancelled or refused task, a value nobody collects).
+    ///
+    /// A panic a handle does carry (its task panicked and the handle is
+    /// alive) is not reported here: `get` returns it.
+    ///
+    /// The handler runs on the thread that caught the panic (a worker, a
+    /// thread calling `cancel` or `add_done_callback`, a timer thread),
+    /// after the panic was contained: it cannot stop the pool, and a panic
+    /// inside the handler is itself contained and dropped. Keep it short.
+    ///
+    /// Default: no handler. The pool still contains these panics (no
+    /// worker dies, every handle still resolves) and drops them; std's
+    /// panic hook has already printed each one (with the thread's name)
+    /// when it happened, unless the program replaced that hook.
+    ///
+    /// ```
+    /// use futurepool::{Builder, TaskError};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let lost = Arc::new(Mutex::new(Vec::new()));
+    /// let log = lost.clone();
+    /// let pool = Builder::new()
+    ///     .num_threads(1)
+    ///     .panic_handler(move |e: &TaskError| {
+    ///         log.lock().unwrap().push(e.panic_message().unwrap_or("?").to_string())
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// drop(pool.submit(|| panic!("nobody is listening"))); // handle dropped
+    /// pool.wait_idle();
+    /// assert_eq!(*lost.lock().unwrap(), ["nobody is listening"]);
+    /// ```
+    pub fn panic_handler(mut self, f: impl Fn(&crate::TaskError) + Send + Sync + 'static) -> Self {
+        self.panic_handler = Some(Arc::new(f));
+        self
+    }
+
     /// The most threads a pool may have: the largest accepted
     /// [`num_threads`](Builder::num_threads),
     /// [`max_threads`](Builder::max_threads) or
-    /// [`min_threads`](Builder::min_threads) (16,384).
+    /// [`min_threads`](Builder::min_threads): 16,384. Far above what any
+    /// machine runs usefully, and small enough for the pool's thread
+    /// counts to share one atomic word (see `docs/design.md`), so an
+    /// absurd count is a clear [`BuildError`].
     pub const MAX_THREADS: usize = crate::core::threads::MAX_THREADS;
 
     /// The cap on threads alive at once, as Python's `max_workers`.
@@ -419,7 +485,7 @@ impl Builder {
             elastic,
             sizes,
         };
-        let registry = Registry::new(config, self.max_queued);
+        let registry = Registry::new(config, self.max_queued, self.panic_handler);
         if let Err(error) = registry.threads.start_initial(&registry, sizes.min) {
             registry.close();
             registry.threads.join_all();

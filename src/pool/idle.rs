@@ -1,8 +1,9 @@
 //! Waiting for the pool to be idle: [`ThreadPool::wait_idle`] (the
 //! `threadpool`-style join that keeps the pool open).
 //!
-//! "Idle" means every queue is empty and every worker is parked for lack of
-//! work, so every task submitted before the call has finished (tasks
+//! "Idle" means every queue is empty, every worker is parked for lack of
+//! work and no async task is alive (a suspended future holds no worker but
+//! is not done), so every task submitted before the call has finished (tasks
 //! submitted meanwhile may be waited for too). No counter on the submit
 //! path is needed: each worker owns an activity mark (in its stats block),
 //! odd while it is active and even while it is parked, bumped at each
@@ -44,9 +45,16 @@ pub(crate) fn set_active(registry: &Registry, counters: &WorkerCounters, active:
     let now = mark.load(Ordering::Relaxed);
     debug_assert_eq!(now % 2 == 1, !active, "activity mark out of step");
     mark.store(now + 1, Ordering::SeqCst);
-    if active {
-        return;
+    if !active {
+        wake_waiters(registry);
     }
+}
+
+/// After a change that may make the pool idle (a worker parked or left,
+/// an async task ended): unparks `wait_idle` callers to look again.
+pub(crate) fn wake_waiters(registry: &Registry) {
+    // Pairs with the fence after a waiter registers: either it sees the
+    // change, or we see it waiting.
     fence(Ordering::SeqCst);
     if registry.idle.waiting.load(Ordering::Relaxed) > 0 {
         for thread in lock(&registry.idle.threads).iter() {
@@ -77,6 +85,12 @@ fn marks(registry: &Registry, except: Option<usize>) -> Option<Vec<u64>> {
 /// Whether the pool is idle (see the module docs); `except` is the
 /// calling worker, which is busy waiting and does not count.
 fn is_idle(registry: &Registry, except: Option<usize>) -> bool {
+    // A live async task is not done, even while it is suspended (holding
+    // no worker); the caller's own, if it is one, does not count.
+    let own = usize::from(crate::future::task::Polling::here(registry.id()));
+    if registry.async_tasks.count() > own {
+        return false;
+    }
     let Some(before) = marks(registry, except) else {
         return false;
     };

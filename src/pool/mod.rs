@@ -513,7 +513,8 @@ impl ThreadPool {
 
     /// Starts a [`map`](ThreadPool::map) and returns its handle at once
     /// (after the input has been cut into chunks and queued, on this
-    /// thread), as Python's `Pool.map_async`.
+    /// thread; on a [`max_queued`](crate::Builder::max_queued) pool each
+    /// chunk waits for room), as Python's `Pool.map_async`.
     ///
     /// The handle resolves to the whole result vector, in input order, or to
     /// the first error (fail fast, as [`map`](ThreadPool::map)).
@@ -812,9 +813,10 @@ impl ThreadPool {
         stats::snapshot(&self.registry)
     }
 
-    /// Blocks until the pool is idle: every queue empty and every worker
-    /// waiting for work, so every task submitted before the call has
-    /// finished. The pool stays open (unlike [`join`](ThreadPool::join)):
+    /// Blocks until the pool is idle: every queue empty, every worker
+    /// waiting for work and every [`spawn_async`](ThreadPool::spawn_async)
+    /// task over (also one suspended between polls), so every task
+    /// submitted before the call has finished. The pool stays open (unlike [`join`](ThreadPool::join)):
     /// this is the `threadpool` crate's `join`, or waiting on a
     /// `queue.Queue`'s `join()` for all `task_done()` calls.
     ///

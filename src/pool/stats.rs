@@ -77,11 +77,19 @@ pub(crate) fn snapshot(registry: &Registry) -> PoolStats {
         queued: registry.queued_len(),
         cancelled: registry.cancelled_elsewhere.load(Ordering::Relaxed),
         scheduled: registry.scheduled_timers(),
-        idle_workers: registry.parking.parked(),
         threads: registry.threads.alive(),
         peak_threads: registry.threads.peak(),
         ..PoolStats::default()
     };
+    // Idle: parked for lack of work, as `wait_idle` sees it (the worker's
+    // activity mark is even), not counting slots without a worker (their
+    // marks are even too).
+    let slots = &registry.threads.slots;
+    let parked = slots
+        .iter()
+        .filter(|s| s.counters.activity.load(Ordering::SeqCst) % 2 == 0)
+        .count();
+    stats.idle_workers = parked.saturating_sub(slots.vacant());
     let mut started = 0;
     let mut ended = 0;
     for c in registry

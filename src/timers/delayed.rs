@@ -174,7 +174,9 @@ where
 {
     /// Ends a RUNNING task: drops the closure first, then publishes.
     fn end(&self, result: Result<T, TaskError>) -> Outcome {
-        drop(lock(&self.func).take());
+        let func = lock(&self.func).take();
+        // A closure that panics on drop must not keep the task RUNNING.
+        crate::core::panics::drop_reporting(self.completion.pool(), func);
         let outcome = match &result {
             Ok(_) => Outcome::Completed,
             Err(TaskError::Cancelled) => Outcome::Cancelled,
@@ -232,7 +234,10 @@ where
         };
         match ran {
             Err(payload) => self.end(Err(TaskError::Panicked(payload))),
-            _ if self.stop.load(Ordering::SeqCst) => self.end(Err(TaskError::Cancelled)),
+            Ok(flow) if self.stop.load(Ordering::SeqCst) => {
+                crate::core::panics::drop_reporting(self.completion.pool(), flow);
+                self.end(Err(TaskError::Cancelled))
+            }
             Ok(ControlFlow::Break(value)) => self.end(Ok(value)),
             Ok(ControlFlow::Continue(())) => {
                 self.completion.pause();
@@ -301,6 +306,8 @@ where
 {
     let registry = pool.registry();
     if registry.is_closed() {
+        // Dropped unrun; its Drop must not make the call panic.
+        crate::core::panics::drop_reporting(registry.id(), f);
         return AsyncResult::failed(TaskError::PoolClosed);
     }
     let task = Arc::new(Task::new(f, registry.id()));
@@ -323,11 +330,13 @@ where
 {
     let registry = pool.registry();
     if registry.is_closed() {
+        // Dropped unrun; its Drop must not make the call panic.
+        crate::core::panics::drop_reporting(registry.id(), f);
         return AsyncResult::failed(TaskError::PoolClosed);
     }
     let first = deadline_after(period);
     let periodic = Arc::new(Periodic {
-        completion: Completion::new(),
+        completion: Completion::new_in(registry.id()),
         func: Mutex::new(Some(f)),
         period,
         next: Mutex::new(first),

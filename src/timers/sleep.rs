@@ -23,11 +23,12 @@ use crate::timers::thread::{Timer, TimerId};
 
 static SLEEP_TIMER: OnceCell<Timer> = OnceCell::new();
 
-fn timer() -> &'static Timer {
-    SLEEP_TIMER.get_or_init(|| {
-        Timer::start(String::from("futurepool-sleep-timer"))
-            .unwrap_or_else(|e| panic!("futurepool: cannot start the sleep timer thread: {e}"))
-    })
+/// The process-wide sleep timer, started on first use; `None` while the
+/// OS refuses to start its thread (the next call tries again).
+fn timer() -> Option<&'static Timer> {
+    SLEEP_TIMER
+        .get_or_try_init(|| Timer::start(String::from("futurepool-sleep-timer")))
+        .ok()
 }
 
 /// A future that completes at `deadline` (see [`sleep`]).
@@ -45,10 +46,11 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 /// Works under any executor (it only uses the task's waker). A `Sleep`
 /// dropped before its deadline cancels its wake-up.
 ///
-/// # Panics
-///
-/// On the first sleep of the process, if the OS refuses to start the timer
-/// thread.
+/// If the OS refuses to start the timer thread (the process is out of
+/// threads), a sleep still never ends early and never panics: it wakes
+/// itself to be polled again (yielding to other queued work) until its
+/// deadline, trying to start the thread at each poll. That burns CPU, but
+/// only while threads cannot be had.
 ///
 /// # Examples
 ///
@@ -85,6 +87,9 @@ pub struct Sleep {
 struct Alarm {
     fired: AtomicBool,
     waker: Mutex<Option<Waker>>,
+    /// The pool whose async task first polled the sleep (0: none), whose
+    /// panic handler hears of a waker that panics.
+    pool: u32,
 }
 
 impl Alarm {
@@ -92,7 +97,7 @@ impl Alarm {
         self.fired.store(true, Ordering::Release);
         let waker = self.waker.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(waker) = waker {
-            waker.wake();
+            crate::core::panics::run_reporting(self.pool, || waker.wake());
         }
     }
 }
@@ -132,9 +137,15 @@ impl Future for Sleep {
                 let alarm = Arc::new(Alarm {
                     fired: AtomicBool::new(false),
                     waker: Mutex::new(Some(cx.waker().clone())),
+                    pool: crate::future::task::Polling::pool(),
                 });
                 let ringer = alarm.clone();
-                match timer().schedule(self.deadline, Box::new(move || ringer.ring())) {
+                let Some(timer) = timer() else {
+                    // No timer thread: be polled again (see `sleep`).
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                };
+                match timer.schedule(self.deadline, Box::new(move || ringer.ring())) {
                     Some(id) => self.registered = Some((alarm, id)),
                     // The process-wide timer never shuts down; if it ever
                     // did, ending the sleep beats hanging the task.
@@ -150,7 +161,9 @@ impl Drop for Sleep {
     fn drop(&mut self) {
         if let Some((alarm, id)) = self.registered.take() {
             if !alarm.fired.load(Ordering::Acquire) {
-                timer().cancel(id);
+                if let Some(timer) = SLEEP_TIMER.get() {
+                    timer.cancel(id);
+                }
             }
         }
     }

@@ -17,7 +17,6 @@
 //! must end something (a task's handle) do it in the callback's `Drop`.
 
 use std::collections::BTreeMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
@@ -173,7 +172,7 @@ impl Shared {
             for callback in due {
                 // A callback must not take the timer (and every other
                 // pending timer) down with it.
-                let _ = catch_unwind(AssertUnwindSafe(callback));
+                crate::core::panics::run_reporting(0, callback);
             }
         }
     }

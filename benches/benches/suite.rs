@@ -14,14 +14,17 @@
 //! reported.
 //!
 //! ```text
-//! cargo bench --bench suite                 # full suite (~3 min on 2 cores)
-//! cargo bench --bench suite -- --quick      # CI smoke: seconds, no thresholds
-//! cargo bench --bench suite -- --only W1,W2 --threads 2 --reps 5
+//! cargo bench -p futurepool-benches --bench suite             # full suite
+//! cargo bench -p futurepool-benches --bench suite -- --quick  # CI smoke: seconds, no thresholds
+//! cargo bench -p futurepool-benches --bench suite -- --only W1,W2 --threads 2 --reps 5
 //! ```
 //!
 //! Results: a table on stdout, `target/bench-results.json` (every sample) and
-//! `target/bench-results.md` (the tables of docs/performance.md).
-//! `python3 scripts/plot_bench.py` turns the JSON into the SVG plots.
+//! `target/bench-results.md` (the tables of docs/performance.md), in the
+//! workspace's target directory (`--out PATH` without extension to change).
+//! `scripts/bench_report.sh` runs the full suite, keeps the JSON as
+//! docs/bench-results.json and redraws the plots with
+//! `scripts/plot_bench.py`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -50,6 +53,18 @@ struct Config {
     out: String,
 }
 
+/// `bench-results` in the workspace's target directory (cargo runs a bench
+/// from its package's directory, so a relative path would land in
+/// benches/).
+fn default_out() -> String {
+    let tmp = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    tmp.parent()
+        .unwrap_or(tmp)
+        .join("bench-results")
+        .display()
+        .to_string()
+}
+
 impl Config {
     fn from_args(args: &[String]) -> Config {
         let quick = args.iter().any(|a| a == "--quick");
@@ -65,10 +80,10 @@ impl Config {
         let sweep = match value("--sweep") {
             Some(v) => v
                 .split(',')
-                .map(|t| t.parse().expect("--sweep 1,2,4"))
+                .map(|t| t.parse().expect("--sweep 1,2,4,8"))
                 .collect(),
             None if quick => vec![threads],
-            None => vec![1, 2, 4],
+            None => vec![1, 2, 4, 8, 32, 128],
         };
         Config {
             quick,
@@ -79,20 +94,20 @@ impl Config {
                 .unwrap_or(if quick { 1 } else { 5 }),
             only: value("--only").map(|v| v.split(',').map(|s| s.to_uppercase()).collect()),
             systems: value("--systems").map(|v| v.split(',').map(str::to_string).collect()),
-            out: value("--out").unwrap_or_else(|| "target/bench-results".to_string()),
+            out: value("--out").unwrap_or_else(default_out),
         }
     }
 
     fn wants(&self, workload: &str) -> bool {
         self.only
             .as_ref()
-            .map_or(true, |o| o.iter().any(|w| w == workload))
+            .is_none_or(|o| o.iter().any(|w| w == workload))
     }
 
     fn runs(&self, system: &str) -> bool {
         self.systems
             .as_ref()
-            .map_or(true, |s| s.iter().any(|p| system.contains(p.as_str())))
+            .is_none_or(|s| s.iter().any(|p| system.contains(p.as_str())))
     }
 
     /// `full` normally, `quick` in CI smoke mode.

@@ -4,9 +4,9 @@
 //! `ThreadPool` and tokio's multi-thread runtime, with the same number of
 //! worker threads.
 //!
-//! `cargo bench --bench async_oneshot` runs the criterion groups, then a
-//! side-by-side round (executors interleaved, median of several runs each)
-//! and prints the ratios. `FUTUREPOOL_BENCH_THREADS` sets the thread count
+//! `cargo bench -p futurepool-benches --bench async_oneshot` runs the
+//! criterion groups, then a side-by-side round (executors interleaved,
+//! median of several runs each) and prints the ratios. `FUTUREPOOL_BENCH_THREADS` sets the thread count
 //! (default: the number of CPUs).
 
 use std::time::{Duration, Instant};
@@ -50,7 +50,7 @@ fn run_futurepool(pool: &futurepool::ThreadPool) {
     assert_eq!(sum, expected());
 }
 
-fn run_futures(pool: &futures_executor::ThreadPool) {
+fn run_futures(pool: &futures::executor::ThreadPool) {
     let (senders, receivers) = channels();
     let handles: Vec<_> = receivers
         .into_iter()
@@ -89,7 +89,7 @@ fn run_tokio(rt: &tokio::runtime::Runtime) {
 
 struct Executors {
     futurepool: futurepool::ThreadPool,
-    futures: futures_executor::ThreadPool,
+    futures: futures::executor::ThreadPool,
     tokio: tokio::runtime::Runtime,
 }
 
@@ -97,7 +97,7 @@ impl Executors {
     fn new(n: usize) -> Self {
         Executors {
             futurepool: futurepool::ThreadPool::new(n).unwrap(),
-            futures: futures_executor::ThreadPool::builder()
+            futures: futures::executor::ThreadPool::builder()
                 .pool_size(n)
                 .create()
                 .unwrap(),

@@ -4,7 +4,7 @@
 //! `Throughput::Elements` it also reports elements per second, and the
 //! summary printed at the end gives ns per item for each.
 //!
-//! Run: `cargo bench --bench map`
+//! Run: `cargo bench -p futurepool-benches --bench map`
 
 use std::time::{Duration, Instant};
 
