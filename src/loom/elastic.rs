@@ -173,7 +173,12 @@ fn loom_a_searching_worker_that_parks_never_sleeps_through_a_job_it_was_counted_
                                 pool.counts.end_search();
                             }
                         },
-                        || pool.queued.load(Ordering::SeqCst) > 0,
+                        // In the model, a job taken elsewhere ends the
+                        // worker's part too (the main thread wakes it).
+                        || {
+                            pool.queued.load(Ordering::SeqCst) > 0
+                                || pool.taken.load(Ordering::SeqCst) > 0
+                        },
                         None,
                     );
                     if pool.taken.load(Ordering::SeqCst) > 0 {
