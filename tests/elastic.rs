@@ -304,9 +304,9 @@ fn blocking_deep_in_nested_waits_still_frees_the_pool() {
 
 #[test]
 fn the_monitor_adds_a_worker_when_queued_work_makes_no_progress() {
-    // Thread 1's start hook hangs, so the pool counts it as starting
-    // (spare) and no submission starts another: only the starvation
-    // monitor can get the queued task running.
+    // Thread 1's start hook hangs: the thread started for the queued task
+    // never takes it, and no later submission starts another. Only the
+    // starvation monitor can get the queued task running.
     let hook_gate = Gate::new();
     let hg = hook_gate.clone();
     let pool = Builder::new()

@@ -273,9 +273,7 @@ fn e2(reps: usize) {
         }
     }
     print_rows(
-        &format!(
-            "E2 blocking compensation: 64 x (20 ms blocked + {one:.2} ms CPU) on 2 workers"
-        ),
+        &format!("E2 blocking compensation: 64 x (20 ms blocked + {one:.2} ms CPU) on 2 workers"),
         "ms",
         &rows,
     );
@@ -336,10 +334,7 @@ fn e3(reps: usize) {
     }
     let c0 = cpu_time_us();
     std::thread::sleep(Duration::from_secs(2));
-    println!(
-        "(no pool at all: {:.1} µs/s)",
-        (cpu_time_us() - c0) / 2.0
-    );
+    println!("(no pool at all: {:.1} µs/s)", (cpu_time_us() - c0) / 2.0);
 }
 
 // ---------------------------------------------------------------- E4 ---
@@ -387,7 +382,9 @@ fn e4(reps: usize) {
         }
     }
     println!("\nE4 many workers: W1 (200,000 tasks) and W2 (20,000 round trips)");
-    println!("| pool | W1 ns/task (range) | W2 p50 ns (range) | W2 p99 ns (range) | threads started |");
+    println!(
+        "| pool | W1 ns/task (range) | W2 p50 ns (range) | W2 p99 ns (range) | threads started |"
+    );
     println!("|---|---|---|---|---|");
     for (i, (name, _)) in pools.iter().enumerate() {
         let f = |v: &[f64]| {

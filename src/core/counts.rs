@@ -6,7 +6,7 @@
 //!
 //! ```text
 //!   bits  0..16  alive     threads counted: running, or reserved and starting
-//!   bits 16..31  spare     of those, searching for work or still starting
+//!   bits 16..31  spare     of those, searching for work (idle, not parked)
 //!   bit  31      armed     the starvation monitor is watching (`monitor.rs`)
 //!   bits 32..48  cap room  cap - alive                       (biased by 2^15)
 //!   bits 48..64  target    target + blocked - alive          (biased by 2^15)
@@ -79,17 +79,19 @@ impl Counts {
         self.spare() == 0 && self.cap_room() > 0 && self.target_room() > 0
     }
 
-    /// One more thread reserved: alive, spare (until it starts looking).
+    /// One more thread reserved. Not spare: as in Python's
+    /// `ThreadPoolExecutor`, a thread still starting does not count as
+    /// idle, so a burst of submissions starts threads in parallel rather
+    /// than one at a time.
     pub(crate) fn reserved(self) -> Counts {
         self.with_alive(self.alive() + 1)
-            .with_spare(self.spare() + 1)
             .with_cap_room(self.cap_room() - 1)
             .with_target_room(self.target_room() - 1)
     }
 
     /// A reservation undone (its thread never started).
     pub(crate) fn unreserved(self) -> Counts {
-        self.with_spare(self.spare().saturating_sub(1)).exited()
+        self.exited()
     }
 
     /// A worker left the count (it exits).
@@ -187,11 +189,11 @@ mod tests {
         let r = c.reserved();
         assert_eq!(
             (r.alive(), r.spare(), r.cap_room(), r.target_room()),
-            (4, 1, 4, -3)
+            (4, 0, 4, -3)
         );
         assert!(!r.armed());
         let a = r.with_armed(true);
-        assert!(a.armed() && a.spare() == 1 && a.alive() == 4);
+        assert!(a.armed() && a.spare() == 0 && a.alive() == 4);
         let u = a.unreserved();
         assert_eq!(
             (u.alive(), u.spare(), u.cap_room(), u.target_room()),
@@ -213,9 +215,12 @@ mod tests {
     fn may_grow_needs_no_spare_and_both_rooms() {
         assert!(Counts::new(0, 4, 4).may_grow());
         assert!(
-            !Counts::new(0, 4, 4).reserved().may_grow(),
-            "a starting thread is spare"
+            Counts::new(0, 4, 4).reserved().may_grow(),
+            "a starting thread is not spare"
         );
+        let cell = CountsCell::new(Counts::new(1, 4, 4));
+        cell.begin_search();
+        assert!(!cell.load().may_grow(), "a searching worker is");
         assert!(!Counts::new(2, 0, 3).may_grow(), "at the cap");
         assert!(!Counts::new(2, 3, 0).may_grow(), "at the target");
     }

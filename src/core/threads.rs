@@ -12,7 +12,7 @@
 //! demand: `num_threads` for a fixed pool, the cap for an elastic one) and
 //! a *minimum* kept alive while idle (`num_threads` for a fixed pool,
 //! `min_threads` for an elastic one). A submission that finds no parked
-//! worker and no spare one (searching for work, or still starting) starts
+//! worker and no spare one (searching for work) starts
 //! one more if the pool is below both cap and target; an idle worker is
 //! always reused first. A worker above the minimum that stays parked for
 //! the keep-alive exits; a resize below the number alive lets workers

@@ -77,9 +77,7 @@ impl WorkerCtx {
         WorkerCtx {
             stack: StackBudget::here(stack_size),
             overflow: false,
-            // A new worker was reserved as spare (`Counts::reserved`) and
-            // stays so until it first finds work or parks.
-            searching: Cell::new(true),
+            searching: Cell::new(false),
             blocking: Cell::new(0),
             registry,
             index,
@@ -180,8 +178,8 @@ impl WorkerCtx {
     }
 
     /// This worker stops counting as spare (it found work, parked or
-    /// leaves). A new worker starts spare; after that only workers of
-    /// elastic pools count as spare while they search.
+    /// leaves). Only workers of elastic pools count as spare, while they
+    /// search.
     #[inline]
     pub(crate) fn end_search(&self) {
         if self.searching.replace(false) {

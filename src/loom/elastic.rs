@@ -68,7 +68,6 @@ impl Pool {
         let pool = self.clone();
         Some(thread::spawn(move || {
             pool.take();
-            pool.counts.end_search();
         }))
     }
 
