@@ -63,9 +63,6 @@ impl Counts {
     fn with_alive(self, n: usize) -> Counts {
         self.set(0, n as u64)
     }
-    fn with_spare(self, n: usize) -> Counts {
-        Counts((self.0 & !(SPARE_MASK << FIELD)) | ((n as u64 & SPARE_MASK) << FIELD))
-    }
     fn with_cap_room(self, n: isize) -> Counts {
         self.set(2 * FIELD, (n as i64 + BIAS) as u64)
     }
@@ -123,7 +120,9 @@ impl Counts {
     }
 }
 
-/// The atomic word.
+/// The atomic word, alone on its cache lines: submissions read it and
+/// must not miss because a neighbour (the parked count) was written.
+#[repr(align(128))]
 pub(crate) struct CountsCell(AtomicU64);
 
 impl CountsCell {

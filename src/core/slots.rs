@@ -38,7 +38,9 @@ pub(crate) struct Slot {
 
 type Chunk = [OnceCell<Arc<Slot>>; CHUNK];
 
-/// Every slot of a pool.
+/// Every slot of a pool. Read on every steal and queue check, written only
+/// when a thread starts or exits: kept off the lines of hot counters.
+#[repr(align(128))]
 pub(crate) struct Slots {
     chunks: Box<[OnceCell<Box<Chunk>>]>,
     /// One past the highest index ever handed out: scans stop here.
