@@ -133,7 +133,11 @@ fn set_max_threads_grows_for_queued_work_and_shrinks_after_the_current_task() {
     // The queued task runs now, while the first still holds its worker.
     assert_eq!(second.get_timeout(LONG), Ok(2));
     let more = busy(&pool, &gate, 2);
-    assert_eq!(pool.stats().threads, 3);
+    // Three busy; the worker that ran `second` may or may not have been
+    // back to look for work when the first of them came (it reuses it,
+    // or a thread is started).
+    let threads = pool.stats().threads;
+    assert!((3..=4).contains(&threads), "{threads}");
     pool.set_max_threads(1).unwrap();
     assert_eq!(pool.max_threads(), 1);
     gate.open();

@@ -414,7 +414,7 @@ fn main() {
     };
     let reps: usize = value("--reps").and_then(|v| v.parse().ok()).unwrap_or(5);
     let only = value("--only");
-    let runs = |w: &str| only.as_ref().map_or(true, |o| o.split(',').any(|x| x == w));
+    let runs = |w: &str| only.as_ref().is_none_or(|o| o.split(',').any(|x| x == w));
     if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
         println!("load average at start: {}", load.trim());
     }

@@ -69,14 +69,12 @@ impl Monitor {
             .name(format!("{}-monitor", registry.thread_name()))
             .stack_size(64 << 10)
             .spawn(move || watch(weak));
-        match spawned {
-            Ok(h) => {
-                let _ = self.thread.set(h.thread().clone());
-                *handle = Some(h);
-            }
-            // No safety net then; submissions and `blocking` still grow
-            // the pool. Left armed, so this is not retried per submission.
-            Err(_) => {}
+        // If the thread cannot start there is no safety net; submissions
+        // and `blocking` still grow the pool. The bit stays set, so this
+        // is not retried per submission.
+        if let Ok(h) = spawned {
+            let _ = self.thread.set(h.thread().clone());
+            *handle = Some(h);
         }
     }
 

@@ -579,7 +579,10 @@ fn run_thread(
     let threads = &registry.threads;
     let stack_size = threads.config.stack_size;
     let ctx = WorkerCtx::new(registry.clone(), index, slot.clone(), deque, stack_size);
-    let ((), ctx) = WorkerCtx::serve(ctx, |ctx| {
+    // A thread that fails its start hooks in `build` keeps its index: the
+    // build fails anyway, and every worker it starts gets its own index.
+    let in_build = startup.is_some();
+    let (ok, ctx) = WorkerCtx::serve(ctx, |ctx| {
         let started = threads.run_start_hooks(index, &name);
         let ok = started.is_ok();
         match (startup, started) {
@@ -599,8 +602,9 @@ fn run_thread(
             // The thread is leaving: a panic here has nowhere to go.
             let _ = catch_unwind(AssertUnwindSafe(|| hook(index)));
         }
+        ok
     });
-    if let Some(ctx) = ctx {
+    if let Some(ctx) = ctx.filter(|_| ok || !in_build) {
         threads.slots.give_back(index, &slot, ctx.into_deque());
     }
 }
