@@ -13,8 +13,11 @@
 //!         pool.submit(echo_client, client_sock, client_addr)
 //! ```
 //!
-//! Here the accept loop submits each connection to a pool of 128 workers
-//! (`--workers N` to change it), bound to 127.0.0.1 only. Each connection
+//! Here, as there, the accept loop submits each connection to a pool of
+//! at most 128 threads (`--workers N` to change it) that starts them
+//! lazily: none before the first client, one more only when a connection
+//! finds every thread busy, idle ones retiring after 10 s. Bound to
+//! 127.0.0.1 only; it reports how many threads it used. Each connection
 //! is a cancellable task (Python's `IOTask` pattern: reads with a timeout,
 //! checking the token between them), so [`EchoServer::shutdown`] can stop
 //! the server cleanly: stop accepting, cancel every connection, join every
@@ -47,12 +50,13 @@ pub struct EchoServer {
 
 impl EchoServer {
     /// Binds 127.0.0.1:`port` (0 = any free port) and starts serving, with
-    /// `workers` threads (named `echo-N`) for the connections.
+    /// up to `workers` threads (named `echo-N`, started as connections
+    /// need them) for the connections.
     pub fn start(port: u16, workers: usize) -> io::Result<EchoServer> {
         let listener = TcpListener::bind(("127.0.0.1", port))?;
         let addr = listener.local_addr()?;
         let pool = ThreadPool::builder()
-            .num_threads(workers)
+            .max_threads(workers)
             .thread_name("echo")
             .build()
             .map_err(|e| io::Error::new(ErrorKind::Other, e))?;
@@ -191,7 +195,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let server = EchoServer::start(port, workers)?;
     println!(
-        "Echo server running at {} with {workers} workers",
+        "Echo server running at {} with up to {workers} workers (started as needed)",
         server.local_addr()
     );
     if forever {
@@ -213,7 +217,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     // A client that stays connected and silent: shutdown still ends it.
     let _idle = TcpStream::connect(addr)?;
+    let used = server.stats().peak_threads;
     let served = server.shutdown();
-    println!("server shut down cleanly after serving {served} connections");
+    println!(
+        "server shut down cleanly after serving {served} connections \
+         with {used} of its {workers} threads"
+    );
     Ok(())
 }

@@ -50,6 +50,12 @@ pub enum TaskError {
     /// A bulk call was given an argument it cannot work with (for example
     /// a chunk size of 0); the message says which. Nothing was run.
     InvalidArgument(&'static str),
+    /// The pool had no worker thread and could not start one (the OS
+    /// refused, or a start hook panicked on a thread started after
+    /// `build`): nothing would ever run the task. The message says why.
+    /// Only a pool that can shrink to no thread at all (an elastic pool
+    /// with `min_threads(0)`) ever reports it.
+    ThreadStart(String),
 }
 
 impl TaskError {
@@ -137,6 +143,12 @@ impl fmt::Display for TaskError {
                 f.write_str("the task's result was already taken from this handle")
             }
             TaskError::InvalidArgument(msg) => write!(f, "invalid argument: {msg}"),
+            TaskError::ThreadStart(why) => {
+                write!(
+                    f,
+                    "the pool has no worker thread and could not start one: {why}"
+                )
+            }
         }
     }
 }
@@ -153,6 +165,7 @@ impl fmt::Debug for TaskError {
             TaskError::PoolClosed => f.write_str("PoolClosed"),
             TaskError::ResultTaken => f.write_str("ResultTaken"),
             TaskError::InvalidArgument(msg) => f.debug_tuple("InvalidArgument").field(msg).finish(),
+            TaskError::ThreadStart(why) => f.debug_tuple("ThreadStart").field(why).finish(),
         }
     }
 }
@@ -164,6 +177,7 @@ impl PartialEq for TaskError {
                 payload_message(a.as_ref()) == payload_message(b.as_ref())
             }
             (TaskError::InvalidArgument(a), TaskError::InvalidArgument(b)) => a == b,
+            (TaskError::ThreadStart(a), TaskError::ThreadStart(b)) => a == b,
             _ => std::mem::discriminant(self) == std::mem::discriminant(other),
         }
     }
@@ -225,6 +239,39 @@ impl fmt::Display for BuildError {
 }
 
 impl std::error::Error for BuildError {}
+
+/// Why [`ThreadPool::set_max_threads`](crate::ThreadPool::set_max_threads),
+/// [`set_min_threads`](crate::ThreadPool::set_min_threads) or
+/// [`set_num_threads`](crate::ThreadPool::set_num_threads) refused a size.
+/// The pool is unchanged when it is returned.
+///
+/// ```
+/// use futurepool::ThreadPool;
+///
+/// let pool = ThreadPool::builder().max_threads(4).build().unwrap();
+/// let err = pool.set_max_threads(0).unwrap_err();
+/// assert_eq!(err.to_string(), "max_threads must be at least 1");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResizeError {
+    message: String,
+}
+
+impl ResizeError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        ResizeError {
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ResizeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ResizeError {}
 
 #[cfg(test)]
 mod tests {

@@ -388,6 +388,7 @@ fn same_kind(error: &TaskError) -> TaskError {
         TaskError::PoolClosed => TaskError::PoolClosed,
         TaskError::ResultTaken => TaskError::ResultTaken,
         TaskError::InvalidArgument(why) => TaskError::InvalidArgument(why),
+        TaskError::ThreadStart(why) => TaskError::ThreadStart(why.clone()),
     }
 }
 

@@ -104,12 +104,15 @@ fn bump(counter: &AtomicU64) {
 }
 
 impl WorkerCounters {
+    /// A fresh block, marked inactive: its slot has no worker yet (the
+    /// thread that starts one marks it active, see `core/threads.rs`).
     pub(crate) fn new() -> Self {
-        WorkerCounters {
-            // Workers start active: they look for work before they park.
-            activity: AtomicU64::new(1),
-            ..Default::default()
-        }
+        WorkerCounters::default()
+    }
+
+    /// Entries started so far (the starvation monitor's progress gauge).
+    pub(crate) fn started(&self) -> u64 {
+        self.started.load(Ordering::Relaxed)
     }
 
     #[inline]

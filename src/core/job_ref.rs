@@ -22,6 +22,7 @@ use std::sync::Arc;
 use crate::core::counters::Outcome;
 use crate::core::job::{Job, Runner};
 use crate::core::latch::Latch;
+use crate::error::TaskError;
 
 /// What a [`JobRef`] can do with the job it points to.
 struct JobVTable {
@@ -30,6 +31,9 @@ struct JobVTable {
     /// Cancels a job that has not started (or hands a stack job back to
     /// its owner); true if it counts as a cancelled task.
     discard: unsafe fn(NonNull<()>) -> bool,
+    /// Ends a job that has not started with `error` (or hands a stack job
+    /// back to its owner); true if this thread ended it.
+    abort: unsafe fn(NonNull<()>, TaskError) -> bool,
     /// Gives back what the entry holds.
     drop: unsafe fn(NonNull<()>),
 }
@@ -84,6 +88,15 @@ impl JobRef {
         // SAFETY: the entry is live; discard ends what it may do but drop.
         unsafe { (self.vtable.discard)(self.data) }
     }
+
+    /// Ends the job with `error` if it has not started (a pool that can
+    /// start no thread to run it). A stack job is handed back to its
+    /// owner, as by [`discard`](JobRef::discard). The entry must be
+    /// dropped afterwards.
+    pub(crate) fn abort(&self, error: TaskError) -> bool {
+        // SAFETY: as for `discard`.
+        unsafe { (self.vtable.abort)(self.data, error) }
+    }
 }
 
 impl Drop for JobRef {
@@ -100,6 +113,7 @@ impl<J: Job + 'static> ArcJob<J> {
     const VTABLE: JobVTable = JobVTable {
         run: Self::run,
         discard: Self::discard,
+        abort: Self::abort,
         drop: Self::drop,
     };
 
@@ -115,6 +129,12 @@ impl<J: Job + 'static> ArcJob<J> {
     unsafe fn discard(data: NonNull<()>) -> bool {
         // SAFETY: the entry keeps the job alive during the call.
         unsafe { data.cast::<J>().as_ref() }.discard()
+    }
+
+    /// SAFETY: as `discard`.
+    unsafe fn abort(data: NonNull<()>, error: TaskError) -> bool {
+        // SAFETY: the entry keeps the job alive during the call.
+        unsafe { data.cast::<J>().as_ref() }.abort(error)
     }
 
     /// SAFETY: as `run`; the entry ends here.
@@ -199,6 +219,7 @@ where
     const VTABLE: JobVTable = JobVTable {
         run: Self::run,
         discard: Self::discard,
+        abort: Self::abort,
         drop: Self::drop,
     };
 
@@ -229,6 +250,13 @@ where
         // runs the closure itself. Nothing touches the job afterwards.
         unsafe { Latch::set(std::ptr::addr_of!((*job).latch)) };
         false
+    }
+
+    /// SAFETY: as `run`. The owner runs its own closure, whatever the pool
+    /// lacks: it is a thread of the pool already.
+    unsafe fn abort(data: NonNull<()>, _error: TaskError) -> bool {
+        // SAFETY: as `discard`.
+        unsafe { Self::discard(data) }
     }
 
     /// The entry owns nothing of the job.

@@ -17,20 +17,30 @@
 //!   `parking` (the park/wake protocol) and `stack` (overflow threads for
 //!   deep nesting) are the scheduler; registry and worker know each other,
 //!   as rayon-core's do.
+//! * `threads` is the set of worker threads, elastic or fixed: starting
+//!   one when a submission finds nobody idle, retiring idle ones,
+//!   resizing, standing in for workers inside `blocking` (its protocol
+//!   and proof sketch are there); `counts` is the one word it decides
+//!   with, `slots` the per-worker state reached by index, `monitor` the
+//!   starvation safety net.
 //! * `counters` are the per-worker statistics; `sync` picks std's or
 //!   loom's primitives.
 
 pub(crate) mod completion;
 pub(crate) mod counters;
+pub(crate) mod counts;
 pub(crate) mod fork;
 pub(crate) mod job;
 pub(crate) mod job_ref;
 pub(crate) mod latch;
+pub(crate) mod monitor;
 pub(crate) mod panics;
 pub(crate) mod parking;
 pub(crate) mod registry;
+pub(crate) mod slots;
 pub(crate) mod stack;
 pub(crate) mod state;
 pub(crate) mod sync;
+pub(crate) mod threads;
 pub(crate) mod wait;
 pub(crate) mod worker;

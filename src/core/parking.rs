@@ -37,19 +37,23 @@
 //! Modelled in `loom/parking.rs` (a parked worker is never left with
 //! queued work; two workers take every job and leave on shutdown).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::core::sync::{
     fence, lock, park_until, AtomicBool, AtomicUsize, Mutex, Ordering, Thread,
 };
 
+/// A worker's "a producer chose you" flag, owned by its slot (so a pool
+/// that grows needs no array sized in advance). Set under the `list` lock.
+pub(crate) type Notified = Arc<AtomicBool>;
+
 pub(crate) struct Parking {
     /// How many workers are on `list`; read without the lock by producers.
     count: AtomicUsize,
-    /// Parked workers, most recent last (woken first: its cache is warm).
-    list: Mutex<Vec<(usize, Thread)>>,
-    /// Per worker: a producer chose it. Set under the `list` lock.
-    notified: Box<[AtomicBool]>,
+    /// Parked workers, most recent last (woken first: its cache is warm),
+    /// each with its [`Notified`] flag.
+    list: Mutex<Vec<(Notified, Thread)>>,
 }
 
 /// How a park ended.
@@ -68,54 +72,77 @@ impl Parking {
         Parking {
             count: AtomicUsize::new(0),
             list: Mutex::new(Vec::with_capacity(workers)),
-            notified: (0..workers).map(|_| AtomicBool::new(false)).collect(),
         }
     }
 
-    /// Parks worker `index` (whose thread is `thread`, the current one)
-    /// until a producer wakes it, `stay_awake()` holds, or `deadline`.
+    /// A fresh flag for a worker slot.
+    pub(crate) fn flag() -> Notified {
+        Arc::new(AtomicBool::new(false))
+    }
+
+    /// Parks the worker whose flag is `notified` (its thread is `thread`,
+    /// the current one) until a producer wakes it, `stay_awake()` holds,
+    /// or `deadline`.
     ///
     /// `stay_awake` must be true whenever there is work visible to this
     /// worker or a reason to leave; it is checked after the worker is
     /// registered, so work made visible before a producer's
     /// [`wake_one`](Parking::wake_one) is never slept through.
+    #[cfg(any(test, loom))]
     pub(crate) fn park(
         &self,
-        index: usize,
+        notified: &Notified,
         thread: &Thread,
+        stay_awake: impl Fn() -> bool,
+        deadline: Option<Instant>,
+    ) -> Unparked {
+        self.park_with(notified, thread, || {}, stay_awake, deadline)
+    }
+
+    /// [`park`](Parking::park), calling `registered` once the worker is
+    /// counted as parked and before it checks `stay_awake`: an elastic pool
+    /// stops counting it as searching there, so a producer always sees it
+    /// as one or the other (`core/threads.rs`).
+    pub(crate) fn park_with(
+        &self,
+        notified: &Notified,
+        thread: &Thread,
+        registered: impl FnOnce(),
         stay_awake: impl Fn() -> bool,
         deadline: Option<Instant>,
     ) -> Unparked {
         {
             let mut parked = lock(&self.list);
-            parked.push((index, thread.clone()));
+            parked.push((notified.clone(), thread.clone()));
             self.count.fetch_add(1, Ordering::SeqCst);
         }
+        registered();
         fence(Ordering::SeqCst);
         if stay_awake() {
-            self.leave(index);
+            self.leave(notified);
             return Unparked::Condition;
         }
         loop {
             let in_time = park_until(deadline);
-            if self.notified[index].swap(false, Ordering::Acquire) {
+            if notified.swap(false, Ordering::Acquire) {
                 return Unparked::Notified;
             }
             if stay_awake() {
-                self.leave(index);
+                self.leave(notified);
                 return Unparked::Condition;
             }
             if !in_time {
-                self.leave(index);
+                self.leave(notified);
                 return Unparked::Timeout;
             }
         }
     }
 
-    /// Takes worker `index` off the parked list on its own initiative.
-    fn leave(&self, index: usize) {
+    /// Takes the worker with flag `notified` off the parked list on its
+    /// own initiative.
+    fn leave(&self, notified: &Notified) {
         let mut parked = lock(&self.list);
-        if let Some(pos) = parked.iter().position(|(i, _)| *i == index) {
+        if let Some(pos) = parked.iter().position(|(f, _)| Arc::ptr_eq(f, notified)) {
             parked.remove(pos);
             self.count.fetch_sub(1, Ordering::SeqCst);
             return;
@@ -124,7 +151,7 @@ impl Parking {
         // A producer chose us meanwhile (and set the flag under the lock we
         // just held): its wake-up was meant for a worker that will look for
         // work, which we may not do now. Hand it to someone else.
-        self.notified[index].store(false, Ordering::Relaxed);
+        notified.store(false, Ordering::Relaxed);
         self.wake_one();
     }
 
@@ -140,11 +167,11 @@ impl Parking {
         }
         let chosen = {
             let mut parked = lock(&self.list);
-            let Some((index, thread)) = parked.pop() else {
+            let Some((notified, thread)) = parked.pop() else {
                 return false;
             };
             self.count.fetch_sub(1, Ordering::SeqCst);
-            self.notified[index].store(true, Ordering::Release);
+            notified.store(true, Ordering::Release);
             thread
         };
         chosen.unpark();
@@ -166,11 +193,11 @@ impl Parking {
     /// Wakes every parked worker (close, terminate).
     pub(crate) fn wake_all(&self) {
         fence(Ordering::SeqCst);
-        let chosen: Vec<(usize, Thread)> = {
+        let chosen: Vec<(Notified, Thread)> = {
             let mut parked = lock(&self.list);
             self.count.fetch_sub(parked.len(), Ordering::SeqCst);
-            for (index, _) in parked.iter() {
-                self.notified[*index].store(true, Ordering::Release);
+            for (notified, _) in parked.iter() {
+                notified.store(true, Ordering::Release);
             }
             std::mem::take(&mut *parked)
         };
@@ -179,8 +206,8 @@ impl Parking {
         }
     }
 
-    /// How many workers are parked right now.
-    #[cfg(test)]
+    /// How many workers are parked right now (the starvation monitor's
+    /// "is anyone idle").
     pub(crate) fn parked(&self) -> usize {
         self.count.load(Ordering::Relaxed)
     }
@@ -204,7 +231,7 @@ mod tests {
         let parking = Parking::new(1);
         let me = std::thread::current();
         let woken = parking.park(
-            0,
+            &Parking::flag(),
             &me,
             || false,
             Some(Instant::now() + Duration::from_millis(5)),

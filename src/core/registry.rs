@@ -15,15 +15,14 @@
 //! workers before they exit. No task is left in a queue nobody serves.
 
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::Instant;
+use std::sync::{Arc, Weak};
 
-use crossbeam_deque::{Injector, Steal, Stealer};
+use crossbeam_deque::{Injector, Steal};
 use once_cell::sync::OnceCell;
 
-use crate::core::counters::WorkerCounters;
 use crate::core::job::{JobRef, Task, Tokened};
 use crate::core::parking::Parking;
+use crate::core::threads::{Config, Threads};
 use crate::error::TaskError;
 use crate::future::task::LiveSet;
 use crate::handle::AsyncResult;
@@ -35,22 +34,19 @@ use crate::timers::thread::Timer;
 
 pub(crate) struct Registry {
     pub(crate) injector: Injector<JobRef>,
-    pub(crate) stealers: Box<[Stealer<JobRef>]>,
+    /// The worker threads: slots (deques, counters), counts, growth and
+    /// retirement (`threads.rs`).
+    pub(crate) threads: Threads,
     pub(crate) parking: Parking,
     /// Async tasks not over yet: workers stay while any is alive, even
     /// after close (a suspended task may still be woken).
     pub(crate) async_tasks: LiveSet,
     closed: AtomicBool,
     terminated: AtomicBool,
-    /// How many worker threads have left their loop (for bounded joins).
-    exited: Mutex<usize>,
-    exited_cv: Condvar,
     /// Prioritized submissions (`submit_with_priority`).
     pub(crate) priority: PriorityQueue,
     /// The cap on queued tasks, if the pool was built with `max_queued`.
     pub(crate) bound: Option<Bound>,
-    /// One block per worker, indexed like `stealers`.
-    pub(crate) counters: Box<[WorkerCounters]>,
     /// Cancellations counted off the workers (terminate's drain, timers
     /// cancelled before they fired): rare paths, so one shared counter.
     pub(crate) cancelled_elsewhere: AtomicU64,
@@ -63,6 +59,8 @@ pub(crate) struct Registry {
     thread_name: String,
     /// See [`id`](Registry::id).
     id: u32,
+    /// This registry, for starting threads from a `&self` method.
+    me: Weak<Registry>,
     /// Where contained panics go (see `panics.rs`); kept alive here.
     _panic_handler: Option<crate::core::panics::PanicHandler>,
 }
@@ -79,40 +77,55 @@ fn next_id() -> u32 {
 }
 
 impl Registry {
+    /// A registry with no thread yet (`Threads::start_initial` starts them).
     pub(crate) fn new(
-        stealers: Vec<Stealer<JobRef>>,
+        config: Config,
         max_queued: Option<usize>,
-        thread_name: String,
         panic_handler: Option<crate::core::panics::PanicHandler>,
-    ) -> Self {
-        let n = stealers.len();
+    ) -> Arc<Self> {
+        let n = config.sizes.target.min(64);
+        let thread_name = config.thread_name.clone();
         let id = next_id();
         if let Some(handler) = &panic_handler {
             crate::core::panics::register(id, handler);
         }
-        Registry {
+        Arc::new_cyclic(|me| Registry {
             injector: Injector::new(),
-            stealers: stealers.into_boxed_slice(),
+            threads: Threads::new(config),
             parking: Parking::new(n),
             async_tasks: LiveSet::new(n),
             closed: AtomicBool::new(false),
             terminated: AtomicBool::new(false),
-            exited: Mutex::new(0),
-            exited_cv: Condvar::new(),
             priority: PriorityQueue::default(),
             bound: max_queued.map(Bound::new),
-            counters: (0..n).map(|_| WorkerCounters::new()).collect(),
             cancelled_elsewhere: AtomicU64::new(0),
             idle: IdleWaiters::default(),
             timer: OnceCell::new(),
             thread_name,
             id,
+            me: me.clone(),
             _panic_handler: panic_handler,
-        }
+        })
     }
 
+    /// The pool's size: the workers it provides on demand (a fixed pool's
+    /// size, an elastic pool's cap); see `ThreadPool::num_threads`.
     pub(crate) fn num_threads(&self) -> usize {
-        self.stealers.len()
+        self.threads.sizes().target
+    }
+
+    /// This registry as an `Arc` (`None` only while it is being dropped).
+    pub(crate) fn arc(&self) -> Option<Arc<Registry>> {
+        self.me.upgrade()
+    }
+
+    pub(crate) fn weak(&self) -> Weak<Registry> {
+        self.me.clone()
+    }
+
+    /// The workers' name prefix.
+    pub(crate) fn thread_name(&self) -> &str {
+        &self.thread_name
     }
 
     /// This pool's identity, as tasks record it: a number, not the
@@ -271,8 +284,17 @@ impl Registry {
         // fence between the push and the load of `closed` that pairs with
         // the one a worker runs between seeing `closed` and deciding the
         // queues are empty (see the module docs): one fence, not two.
-        self.parking.wake_one();
+        self.announce_work();
         self.closed.load(Ordering::Relaxed)
+    }
+
+    /// Work was made visible: wake a parked worker, or else let the thread
+    /// set start one (`threads.rs`; its fence is `wake_one`'s).
+    #[inline]
+    pub(crate) fn announce_work(&self) {
+        if !self.parking.wake_one() {
+            self.threads.unserved(self);
+        }
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -295,6 +317,7 @@ impl Registry {
             self.parking.wake_all();
             self.after_close();
         }
+        self.threads.monitor.stop();
     }
 
     /// Close, and cancel every task that has not started.
@@ -307,6 +330,7 @@ impl Registry {
         if !was_closed {
             self.after_close();
         }
+        self.threads.monitor.stop();
     }
 
     /// What closing means for the optional parts: pending timers end
@@ -324,53 +348,31 @@ impl Registry {
         }
     }
 
-    /// Called by each worker thread as it exits (also if it unwinds).
-    pub(crate) fn worker_exited(&self) {
-        *self.exited.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        self.exited_cv.notify_all();
-    }
-
-    /// How many worker threads have left their loop.
-    pub(crate) fn exited_workers(&self) -> usize {
-        *self.exited.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Waits until `workers` workers have exited, or `deadline`; true if
-    /// they have.
-    pub(crate) fn wait_exited(&self, workers: usize, deadline: Option<Instant>) -> bool {
-        let mut exited = self.exited.lock().unwrap_or_else(|e| e.into_inner());
-        while *exited < workers {
-            let timeout = match deadline {
-                None => None,
-                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => Some(left),
-                    _ => return false,
-                },
-            };
-            exited = match timeout {
-                None => self
-                    .exited_cv
-                    .wait(exited)
-                    .unwrap_or_else(|e| e.into_inner()),
-                Some(left) => match self.exited_cv.wait_timeout(exited, left) {
-                    Ok((guard, _)) => guard,
-                    Err(e) => e.into_inner().0,
-                },
-            };
-        }
-        true
-    }
-
     /// Cancels every queued task that has not started (they resolve to
     /// `Cancelled` at once); running closures are untouched. Every async
     /// task is cancelled too: one that is suspended or queued is dropped
     /// now, one being polled when its poll returns.
     pub(crate) fn cancel_queued(&self) {
         self.async_tasks.cancel_all();
-        let mut drained = Drained::default();
+        self.drain_queued(&|job| job.discard());
+    }
+
+    /// Resolves every queued task that has not started to `error` (the
+    /// pool has no thread to run them: `threads.rs`); counted as
+    /// cancelled in the statistics.
+    pub(crate) fn fail_queued(&self, why: &str) {
+        self.drain_queued(&|job| job.abort(TaskError::ThreadStart(why.to_owned())));
+    }
+
+    fn drain_queued(&self, end: &dyn Fn(&JobRef) -> bool) {
+        let mut drained = Drained {
+            end,
+            entries: 0,
+            cancelled: 0,
+        };
         drained.drain(|| self.injector.steal());
-        for stealer in self.stealers.iter() {
-            drained.drain(|| stealer.steal());
+        for slot in self.threads.slots.iter() {
+            drained.drain(|| slot.stealer.steal());
         }
         for job in self.priority.take_all() {
             drained.discard(job);
@@ -387,14 +389,19 @@ impl Registry {
     pub(crate) fn has_queued(&self) -> bool {
         !self.injector.is_empty()
             || self.priority.len() != 0
-            || self.stealers.iter().any(|s| !s.is_empty())
+            || self.threads.slots.iter().any(|s| !s.stealer.is_empty())
     }
 
     /// How many entries the queues hold (a snapshot).
     pub(crate) fn queued_len(&self) -> usize {
         self.injector.len()
             + self.priority.len()
-            + self.stealers.iter().map(|s| s.len()).sum::<usize>()
+            + self
+                .threads
+                .slots
+                .iter()
+                .map(|s| s.stealer.len())
+                .sum::<usize>()
     }
 
     /// The pool's timer, started on first use.
@@ -435,13 +442,14 @@ impl Registry {
 }
 
 /// Tallies what a drain took out of the queues.
-#[derive(Default)]
-struct Drained {
+struct Drained<'a> {
+    /// Ends one entry's task; true if it ended unstarted.
+    end: &'a dyn Fn(&JobRef) -> bool,
     entries: usize,
     cancelled: u64,
 }
 
-impl Drained {
+impl Drained<'_> {
     fn drain(&mut self, mut steal: impl FnMut() -> Steal<JobRef>) {
         loop {
             match steal() {
@@ -454,7 +462,7 @@ impl Drained {
 
     fn discard(&mut self, job: JobRef) {
         self.entries += 1;
-        if job.discard() {
+        if (self.end)(&job) {
             self.cancelled += 1;
         }
     }

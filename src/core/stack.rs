@@ -117,14 +117,14 @@ impl WorkerCtx {
         let wait = std::sync::Mutex::new(Some(wait));
         let take = || wait.lock().unwrap_or_else(|e| e.into_inner()).take();
         let stack_size = self.stack.size();
-        let (registry, index) = (self.registry.clone(), self.index);
+        let (registry, index, slot) = (self.registry.clone(), self.index, self.slot.clone());
         let mut builder = std::thread::Builder::new().stack_size(stack_size);
         if let Some(name) = std::thread::current().name() {
             builder = builder.name(name.to_owned());
         }
         std::thread::scope(|scope| {
             let spawned = builder.spawn_scoped(scope, || {
-                let ctx = WorkerCtx::new_overflow(registry, index, stack_size);
+                let ctx = WorkerCtx::new_overflow(registry, index, slot, stack_size);
                 // The first wait on a fresh stack always runs here, so a
                 // chain of overflow threads always makes progress.
                 WorkerCtx::enter(ctx, |ctx| take().map(|wait| wait(ctx)))

@@ -55,6 +55,13 @@ pub(crate) trait Waitable: Sync {
     fn is_idle_wait(&self) -> bool {
         false
     }
+    /// For an idle wait: how long one park may last before the worker
+    /// should consider retiring (`None`: no limit).
+    fn park_limit(&self) -> Option<Duration> {
+        None
+    }
+    /// For an idle wait: a park reached its [`park_limit`](Waitable::park_limit).
+    fn park_timed_out(&self) {}
 }
 
 /// Blocks the current thread until `cond` holds or `deadline` passes;
@@ -71,12 +78,17 @@ pub(crate) fn block(cond: &dyn Waitable, deadline: Option<Instant>) -> bool {
 
 /// A worker's main condition: the pool is closed, every queue is empty,
 /// and no async task is alive (a suspended one may still be woken and
-/// must find a worker).
-pub(crate) struct PoolDone<'a>(pub(crate) &'a Registry);
+/// must find a worker). The wait also ends, returning false, when the
+/// worker has been parked for the keep-alive (`timed_out` is then set) or
+/// a resize asks workers to leave (`core/threads.rs`).
+pub(crate) struct PoolDone<'a> {
+    pub(crate) registry: &'a Registry,
+    pub(crate) timed_out: std::sync::atomic::AtomicBool,
+}
 
 impl Waitable for PoolDone<'_> {
     fn is_done(&self) -> bool {
-        let registry = self.0;
+        let registry = self.registry;
         if !registry.is_closed() {
             return false;
         }
@@ -92,6 +104,13 @@ impl Waitable for PoolDone<'_> {
     fn deregister(&self, _thread: &Thread) {}
     fn is_idle_wait(&self) -> bool {
         true
+    }
+    fn park_limit(&self) -> Option<Duration> {
+        self.registry.threads.park_limit()
+    }
+    fn park_timed_out(&self) {
+        self.timed_out
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -121,6 +140,11 @@ impl WorkerCtx {
             if cond.is_done() {
                 return true;
             }
+            if idle && registry.threads.shrinking() {
+                // A resize asked for fewer workers: see whether this one
+                // should go (it has just finished a task, if any).
+                return false;
+            }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 cond.deregister(&self.thread);
                 return cond.is_done();
@@ -138,20 +162,33 @@ impl WorkerCtx {
                 continue;
             }
             if idle {
-                crate::pool::idle::set_active(registry, self.index, false);
+                crate::pool::idle::set_active(registry, self.counters(), false);
             }
-            let woken = registry.parking.park(
-                self.index,
+            let limit = cond.park_limit();
+            let park_deadline = match limit {
+                Some(limit) => Instant::now().checked_add(limit),
+                None => deadline,
+            };
+            let woken = registry.parking.park_with(
+                &self.slot.notified,
                 &self.thread,
-                || cond.is_done() || registry.has_queued(),
-                deadline,
+                || self.end_search(),
+                || {
+                    cond.is_done()
+                        || registry.has_queued()
+                        || (idle && registry.threads.shrinking())
+                },
+                park_deadline,
             );
             if idle {
-                crate::pool::idle::set_active(registry, self.index, true);
+                crate::pool::idle::set_active(registry, self.counters(), true);
             }
             match woken {
                 Unparked::Timeout => {
                     cond.deregister(&self.thread);
+                    if limit.is_some() {
+                        cond.park_timed_out();
+                    }
                     return cond.is_done();
                 }
                 Unparked::Notified if cond.is_done() => {

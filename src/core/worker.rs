@@ -26,6 +26,7 @@ use crossbeam_deque::{Steal, Worker};
 use crate::core::counters::{Outcome, WorkerCounters};
 use crate::core::job::{JobRef, Runner};
 use crate::core::registry::Registry;
+use crate::core::slots::Slot;
 use crate::core::stack::StackBudget;
 use crate::core::sync::{current_thread, Thread};
 use crate::core::wait::PoolDone;
@@ -48,8 +49,15 @@ thread_local! {
 pub(crate) struct WorkerCtx {
     pub(crate) registry: Arc<Registry>,
     pub(crate) index: usize,
+    /// The worker's slot: its counters, parking flag and deque's stealer.
+    pub(crate) slot: Arc<Slot>,
     pub(crate) local: Worker<JobRef>,
     pub(crate) thread: Thread,
+    /// Counted as spare in an elastic pool's word: looking for work in
+    /// its idle wait, or just started (`threads.rs`).
+    searching: Cell<bool>,
+    /// How deep in `blocking` calls this thread is.
+    pub(crate) blocking: Cell<u32>,
     rng: Cell<u64>,
     tick: Cell<u32>,
     /// How far nesting may go on this thread's stack (`stack.rs`).
@@ -66,14 +74,18 @@ impl WorkerCtx {
     pub(crate) fn new(
         registry: Arc<Registry>,
         index: usize,
+        slot: Arc<Slot>,
         local: Worker<JobRef>,
         stack_size: usize,
     ) -> Self {
         WorkerCtx {
             stack: StackBudget::here(stack_size),
             overflow: false,
+            searching: Cell::new(false),
+            blocking: Cell::new(0),
             registry,
             index,
+            slot,
             local,
             thread: current_thread(),
             // Any odd seed works for xorshift; spread them per worker.
@@ -83,10 +95,16 @@ impl WorkerCtx {
     }
 
     /// The context of an overflow thread standing in for worker `index`.
-    pub(crate) fn new_overflow(registry: Arc<Registry>, index: usize, stack_size: usize) -> Self {
+    pub(crate) fn new_overflow(
+        registry: Arc<Registry>,
+        index: usize,
+        slot: Arc<Slot>,
+        stack_size: usize,
+    ) -> Self {
         WorkerCtx {
             overflow: true,
-            ..WorkerCtx::new(registry, index, Worker::new_lifo(), stack_size)
+            searching: Cell::new(false),
+            ..WorkerCtx::new(registry, index, slot, Worker::new_lifo(), stack_size)
         }
     }
 
@@ -116,6 +134,16 @@ impl WorkerCtx {
     /// Installs `ctx` as the current thread's worker context for the
     /// duration of `body`.
     pub(crate) fn enter<R>(ctx: WorkerCtx, body: impl FnOnce(&WorkerCtx) -> R) -> R {
+        Self::serve(ctx, body).0
+    }
+
+    /// [`enter`](WorkerCtx::enter), giving the context back afterwards
+    /// (unless something still holds it), so a retiring worker can return
+    /// its deque to its slot.
+    pub(crate) fn serve<R>(
+        ctx: WorkerCtx,
+        body: impl FnOnce(&WorkerCtx) -> R,
+    ) -> (R, Option<WorkerCtx>) {
         let ctx = Rc::new(ctx);
         CURRENT.with(|c| *c.borrow_mut() = Some(ctx.clone()));
         CURRENT_PTR.with(|p| p.set(Rc::as_ptr(&ctx)));
@@ -127,8 +155,15 @@ impl WorkerCtx {
                 let _ = CURRENT.try_with(|c| c.borrow_mut().take());
             }
         }
-        let _exit = Exit;
-        body(&ctx)
+        let exit = Exit;
+        let r = body(&ctx);
+        drop(exit);
+        (r, Rc::try_unwrap(ctx).ok())
+    }
+
+    /// The owner's end of this worker's deque.
+    pub(crate) fn into_deque(self) -> Worker<JobRef> {
+        self.local
     }
 
     /// Whether this is an overflow thread standing in for a worker.
@@ -142,15 +177,49 @@ impl WorkerCtx {
     }
 
     /// The worker's main loop: run work until the pool is closed, every
-    /// queue is empty and no async task is alive.
+    /// queue is empty and no async task is alive, or until this worker
+    /// retires (it stayed idle for the keep-alive above the pool's
+    /// minimum, or a resize asked for fewer workers: `threads.rs`).
     pub(crate) fn run(&self) {
-        self.wait_until(&PoolDone(&self.registry), None);
-        crate::pool::idle::set_active(&self.registry, self.index, false);
+        let threads = &self.registry.threads;
+        loop {
+            let idle = PoolDone {
+                registry: &self.registry,
+                timed_out: std::sync::atomic::AtomicBool::new(false),
+            };
+            if self.wait_until(&idle, None) {
+                self.end_search();
+                threads.exit_done();
+                break;
+            }
+            self.end_search();
+            if threads.try_retire(self, idle.timed_out.into_inner()) {
+                break;
+            }
+        }
+        crate::pool::idle::set_active(&self.registry, self.counters(), false);
     }
 
     #[inline]
     pub(crate) fn counters(&self) -> &WorkerCounters {
-        &self.registry.counters[self.index]
+        &self.slot.counters
+    }
+
+    /// This worker stops counting as spare (it found work, parked or
+    /// leaves). Only workers of elastic pools count as spare, while they
+    /// search.
+    #[inline]
+    pub(crate) fn end_search(&self) {
+        if self.searching.replace(false) {
+            self.registry.threads.counts.end_search();
+        }
+    }
+
+    #[inline]
+    fn begin_search(&self) {
+        if self.registry.threads.is_elastic() && !self.searching.replace(true) {
+            self.registry.threads.counts.begin_search();
+        }
     }
 
     /// Drops the entry on top of this worker's deque if it is the job at
@@ -204,12 +273,17 @@ impl WorkerCtx {
         counters.count(outcome);
     }
 
-    /// Looks for work a few times, backing off, before giving up.
+    /// Looks for work a few times, backing off, before giving up. In an
+    /// elastic pool the worker counts as spare from its first miss until
+    /// it finds work or has registered as parked (`wait.rs`), so a
+    /// submission never starts a thread for work it is about to take.
     pub(crate) fn find_work_spinning(&self) -> Option<JobRef> {
         for round in 0..SPIN_ROUNDS {
             if let Some(job) = self.find_work() {
+                self.end_search();
                 return Some(job);
             }
+            self.begin_search();
             if round < SPIN_ROUNDS / 2 {
                 for _ in 0..(1 << round) {
                     std::hint::spin_loop();
@@ -264,8 +338,9 @@ impl WorkerCtx {
             match self.registry.injector.steal_batch_and_pop(&self.local) {
                 Steal::Success(job) => {
                     if !self.local.is_empty() {
-                        // We took a batch: let a parked peer share it.
-                        self.registry.parking.wake_one();
+                        // We took a batch: let a parked peer share it, or
+                        // start one if the pool may grow.
+                        self.registry.announce_work();
                     }
                     return Some(job);
                 }
@@ -276,8 +351,8 @@ impl WorkerCtx {
     }
 
     fn steal_other(&self) -> Option<JobRef> {
-        let stealers = &self.registry.stealers;
-        let n = stealers.len();
+        let slots = &self.registry.threads.slots;
+        let n = slots.used();
         if n <= 1 && !self.overflow {
             return None;
         }
@@ -292,7 +367,10 @@ impl WorkerCtx {
                 if victim == self.index && !self.overflow {
                     continue;
                 }
-                match stealers[victim].steal() {
+                let Some(slot) = slots.get(victim) else {
+                    continue;
+                };
+                match slot.stealer.steal() {
                     Steal::Success(job) => {
                         self.counters().stolen();
                         return Some(job);

@@ -17,9 +17,12 @@
 //!   waiter that registers, parks and frees the latch once it is set.
 //! * `async_task.rs`: the wake/poll state machine of async tasks
 //!   (`future/task.rs`).
+//! * `elastic.rs`: workers leaving the count, entering `blocking` or
+//!   searching, racing a submission (`core/threads.rs`, `core/counts.rs`).
 
 mod async_task;
 mod completion;
+mod elastic;
 mod latch;
 mod parking;
 mod shutdown;

@@ -19,9 +19,10 @@ fn loom_sleeping_worker_is_never_left_with_queued_work() {
             let (parking, queued) = (parking.clone(), queued.clone());
             thread::spawn(move || {
                 let me = thread::current();
+                let flag = Parking::flag();
                 // The worker's loop: look for work, sleep if none.
                 while !queued.load(Ordering::SeqCst) {
-                    parking.park(0, &me, || queued.load(Ordering::SeqCst), None);
+                    parking.park(&flag, &me, || queued.load(Ordering::SeqCst), None);
                 }
             })
         };
@@ -52,7 +53,7 @@ fn loom_two_workers_take_every_job_and_all_leave_on_shutdown() {
             false
         };
         let workers: Vec<_> = (0..2)
-            .map(|index| {
+            .map(|_| {
                 let (parking, jobs, done_jobs, closed) = (
                     parking.clone(),
                     jobs.clone(),
@@ -61,6 +62,7 @@ fn loom_two_workers_take_every_job_and_all_leave_on_shutdown() {
                 );
                 thread::spawn(move || {
                     let me = thread::current();
+                    let flag = Parking::flag();
                     loop {
                         if take(&jobs) {
                             done_jobs.fetch_add(1, Ordering::SeqCst);
@@ -74,7 +76,7 @@ fn loom_two_workers_take_every_job_and_all_leave_on_shutdown() {
                             continue;
                         }
                         parking.park(
-                            index,
+                            &flag,
                             &me,
                             || closed.load(Ordering::SeqCst) || jobs.load(Ordering::SeqCst) > 0,
                             None,

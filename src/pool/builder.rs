@@ -1,19 +1,15 @@
-//! [`Builder`]: how a pool is configured, and how its workers are started
-//! (all of them running, initializers done, or none left behind).
+//! [`Builder`]: how a pool is configured (its sizes checked here), handing
+//! the starting of its workers to `core/threads.rs` (all of them running,
+//! initializers done, or none left behind).
 
 use std::fmt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread;
-
-use crossbeam_deque::Worker;
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::core::registry::Registry;
-use crate::core::worker::WorkerCtx;
-use crate::error::{payload_message, BuildError, BuildErrorKind};
+use crate::core::threads::{Config, Hook, Sizes, StartError, BLOCKING_EXTRA, DEFAULT_KEEP_ALIVE};
+use crate::error::{BuildError, BuildErrorKind};
 use crate::pool::ThreadPool;
-
-type Initializer = Arc<dyn Fn(usize) + Send + Sync + 'static>;
 
 /// Configures and builds a [`ThreadPool`].
 ///
@@ -35,9 +31,14 @@ pub struct Builder {
     num_threads: Option<usize>,
     thread_name: String,
     stack_size: Option<usize>,
-    initializer: Option<Initializer>,
+    initializer: Option<Hook>,
     daemon: bool,
     max_queued: Option<usize>,
+    max_threads: Option<usize>,
+    min_threads: Option<usize>,
+    keep_alive: Duration,
+    on_thread_start: Option<Hook>,
+    on_thread_stop: Option<Hook>,
     panic_handler: Option<crate::core::panics::PanicHandler>,
 }
 
@@ -50,6 +51,11 @@ impl Default for Builder {
             initializer: None,
             daemon: false,
             max_queued: None,
+            max_threads: None,
+            min_threads: None,
+            keep_alive: DEFAULT_KEEP_ALIVE,
+            on_thread_start: None,
+            on_thread_stop: None,
             panic_handler: None,
         }
     }
@@ -64,6 +70,11 @@ impl fmt::Debug for Builder {
             .field("initializer", &self.initializer.is_some())
             .field("daemon", &self.daemon)
             .field("max_queued", &self.max_queued)
+            .field("max_threads", &self.max_threads)
+            .field("min_threads", &self.min_threads)
+            .field("keep_alive", &self.keep_alive)
+            .field("on_thread_start", &self.on_thread_start.is_some())
+            .field("on_thread_stop", &self.on_thread_stop.is_some())
             .field("panic_handler", &self.panic_handler.is_some())
             .finish()
     }
@@ -73,12 +84,6 @@ impl Builder {
     /// The smallest [`stack_size`](Builder::stack_size) accepted: 64 KiB.
     pub const MIN_STACK_SIZE: usize = 64 << 10;
 
-    /// The most worker threads a pool may have: 65,536. Far above what
-    /// any machine runs usefully, and low enough that the per-worker
-    /// bookkeeping `build` allocates up front stays small, so an absurd
-    /// count is a clear [`BuildError`] rather than a failed allocation.
-    pub const MAX_THREADS: usize = 1 << 16;
-
     /// A builder with the defaults: `num_cpus::get()` threads named
     /// `futurepool-0`, `futurepool-1`, ..., the platform's stack size, no
     /// initializer, not a daemon.
@@ -86,11 +91,11 @@ impl Builder {
         Self::default()
     }
 
-    /// How many worker threads (default: the number of logical CPUs).
-    /// 0, or more than [`MAX_THREADS`](Builder::MAX_THREADS), makes
-    /// [`build`](Builder::build) fail; so does a count the OS will not
-    /// start (then with [`BuildErrorKind::Spawn`], every thread already
-    /// started joined first).
+    /// A fixed pool of `n` worker threads, all started in
+    /// [`build`](Builder::build) and kept until the pool ends (default: the
+    /// number of logical CPUs, unless [`max_threads`](Builder::max_threads)
+    /// alone makes the pool elastic). 0 or more than
+    /// [`MAX_THREADS`](Builder::MAX_THREADS) makes `build` fail.
     ///
     /// ```
     /// use futurepool::{Builder, BuildErrorKind};
@@ -246,32 +251,210 @@ impl Builder {
         self
     }
 
+    /// The most threads a pool may have: the largest accepted
+    /// [`num_threads`](Builder::num_threads),
+    /// [`max_threads`](Builder::max_threads) or
+    /// [`min_threads`](Builder::min_threads): 16,384. Far above what any
+    /// machine runs usefully, and small enough for the pool's thread
+    /// counts to share one atomic word (see `docs/design.md`), so an
+    /// absurd count is a clear [`BuildError`].
+    pub const MAX_THREADS: usize = crate::core::threads::MAX_THREADS;
+
+    /// The cap on threads alive at once, as Python's `max_workers`.
+    ///
+    /// Without [`num_threads`](Builder::num_threads) the pool is
+    /// *elastic*: `build` starts [`min_threads`](Builder::min_threads)
+    /// workers (default 0), and a submission that finds no idle worker
+    /// starts one more while fewer than `n` are alive (an idle worker is
+    /// always reused first). Workers above the minimum that stay idle for
+    /// the [`keep_alive`](Builder::keep_alive) exit. If every worker is
+    /// busy while work waits (tasks that block without
+    /// [`blocking`](crate::blocking)), a monitor adds a worker within about
+    /// 100 ms (see `docs/design.md`).
+    ///
+    /// With `num_threads(k)` too, the pool is fixed at `k` workers and `n`
+    /// (at least `k`) caps the threads it may add to stand in for workers
+    /// inside [`blocking`](crate::blocking); without `max_threads` that cap
+    /// is `k + 512`.
+    ///
+    /// 0, more than [`MAX_THREADS`](Builder::MAX_THREADS), less than
+    /// `min_threads` or less than `num_threads` makes
+    /// [`build`](Builder::build) fail with [`BuildErrorKind::InvalidConfig`].
+    ///
+    /// ```
+    /// use futurepool::Builder;
+    ///
+    /// let pool = Builder::new().max_threads(8).build().unwrap();
+    /// assert_eq!(pool.stats().threads, 0); // lazy: nothing started yet
+    /// assert_eq!(pool.apply(|| 2 + 2), Ok(4));
+    /// assert_eq!(pool.stats().threads, 1); // one was enough
+    /// assert_eq!(pool.max_threads(), 8);
+    /// ```
+    pub fn max_threads(mut self, n: usize) -> Self {
+        self.max_threads = Some(n);
+        self
+    }
+
+    /// How many workers an elastic pool (see
+    /// [`max_threads`](Builder::max_threads)) starts in `build` and keeps
+    /// while idle. Default 0. Ignored with
+    /// [`num_threads`](Builder::num_threads) (a fixed pool keeps all of
+    /// its workers). More than `max_threads` makes
+    /// [`build`](Builder::build) fail.
+    ///
+    /// ```
+    /// use futurepool::Builder;
+    ///
+    /// let pool = Builder::new().min_threads(2).max_threads(16).build().unwrap();
+    /// assert_eq!(pool.stats().threads, 2);
+    /// assert!(Builder::new().min_threads(9).max_threads(8).build().is_err());
+    /// ```
+    pub fn min_threads(mut self, n: usize) -> Self {
+        self.min_threads = Some(n);
+        self
+    }
+
+    /// How long a worker above the minimum may stay idle before it exits
+    /// (default 10 s, as tokio's blocking pool). Applies to an elastic
+    /// pool's workers above `min_threads` and to the threads a fixed pool
+    /// adds for [`blocking`](crate::blocking).
+    ///
+    /// ```
+    /// use futurepool::Builder;
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let pool = Builder::new()
+    ///     .max_threads(4)
+    ///     .keep_alive(Duration::from_millis(20))
+    ///     .build()
+    ///     .unwrap();
+    /// pool.apply(|| ()).unwrap();
+    /// let deadline = Instant::now() + Duration::from_secs(30);
+    /// while pool.stats().threads > 0 && Instant::now() < deadline {
+    ///     std::thread::sleep(Duration::from_millis(5));
+    /// }
+    /// assert_eq!(pool.stats().threads, 0); // back to min_threads
+    /// ```
+    pub fn keep_alive(mut self, d: Duration) -> Self {
+        self.keep_alive = d;
+        self
+    }
+
+    /// Runs `f(index)` on every worker thread as it starts, before the
+    /// [`initializer`](Builder::initializer) and before it takes any task,
+    /// including threads an elastic pool starts later and threads standing
+    /// in for workers inside [`blocking`](crate::blocking). `index` is the
+    /// one in the thread's name (indices of exited threads are reused).
+    /// A panic fails `build` as an initializer's does; on a thread started
+    /// later, it stops that thread and the pool starts no more.
+    ///
+    /// ```
+    /// use futurepool::Builder;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let (started, stopped) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    /// let (s, t) = (started.clone(), stopped.clone());
+    /// let pool = Builder::new()
+    ///     .num_threads(2)
+    ///     .on_thread_start(move |_| { s.fetch_add(1, Ordering::SeqCst); })
+    ///     .on_thread_stop(move |_| { t.fetch_add(1, Ordering::SeqCst); })
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(started.load(Ordering::SeqCst), 2);
+    /// pool.join();
+    /// assert_eq!(stopped.load(Ordering::SeqCst), 2);
+    /// ```
+    pub fn on_thread_start(mut self, f: impl Fn(usize) + Send + Sync + 'static) -> Self {
+        self.on_thread_start = Some(Arc::new(f));
+        self
+    }
+
+    /// Runs `f(index)` on every worker thread as it exits: retired after
+    /// its keep-alive, let go by a resize, or at the pool's end. A panic in
+    /// it is ignored (the thread is leaving). [`join`](ThreadPool::join)
+    /// returns after every such call has returned.
+    pub fn on_thread_stop(mut self, f: impl Fn(usize) + Send + Sync + 'static) -> Self {
+        self.on_thread_stop = Some(Arc::new(f));
+        self
+    }
+
+    /// The sizes this builder asks for (see [`max_threads`](Builder::max_threads)).
+    fn sizes(&self) -> Result<(bool, Sizes), BuildError> {
+        let invalid = |msg: String| Err(BuildError::new(BuildErrorKind::InvalidConfig, msg));
+        let most = Self::MAX_THREADS;
+        for (name, value) in [
+            ("num_threads", self.num_threads),
+            ("max_threads", self.max_threads),
+            ("min_threads", self.min_threads),
+        ] {
+            if let Some(n) = value.filter(|n| *n > most) {
+                return invalid(format!("{name} must be at most {most} (got {n})"));
+            }
+        }
+        if self.max_threads == Some(0) {
+            return invalid("max_threads must be at least 1".into());
+        }
+        match (self.num_threads, self.max_threads) {
+            (None, Some(max)) => {
+                let min = self.min_threads.unwrap_or(0);
+                if min > max {
+                    return invalid(format!(
+                        "min_threads ({min}) must not exceed max_threads ({max})"
+                    ));
+                }
+                Ok((
+                    true,
+                    Sizes {
+                        min,
+                        target: max,
+                        cap: max,
+                        fixed: false,
+                    },
+                ))
+            }
+            (n, max) => {
+                let n = n.unwrap_or_else(num_cpus::get).min(most);
+                if n == 0 {
+                    return Err(BuildError::new(
+                        BuildErrorKind::ZeroThreads,
+                        "num_threads must be at least 1",
+                    ));
+                }
+                let cap = match max {
+                    Some(max) if max < n => {
+                        return invalid(format!(
+                            "max_threads ({max}) must not be less than num_threads ({n})"
+                        ))
+                    }
+                    Some(max) => max,
+                    None => (n + BLOCKING_EXTRA).min(most),
+                };
+                Ok((
+                    false,
+                    Sizes {
+                        min: n,
+                        target: n,
+                        cap,
+                        fixed: true,
+                    },
+                ))
+            }
+        }
+    }
+
     /// Starts the workers.
     ///
     /// # Errors
     ///
-    /// A [`BuildError`] if `num_threads` or `max_queued` is 0, if
-    /// `num_threads` is above [`MAX_THREADS`](Builder::MAX_THREADS), if the
-    /// OS refuses to start a thread (an absurd stack size, a process out of
-    /// threads), or if an initializer panics. In
-    /// every case the threads already started are stopped and joined first.
+    /// A [`BuildError`] if a size is out of range (`num_threads`,
+    /// `max_threads` or `max_queued` is 0, a size above
+    /// [`MAX_THREADS`](Builder::MAX_THREADS), `min_threads` above
+    /// `max_threads`), if the OS refuses to start a thread (e.g. an absurd
+    /// stack size), or if an initializer or start hook panics. In every
+    /// case the threads already started are stopped and joined first.
     pub fn build(self) -> Result<ThreadPool, BuildError> {
-        let n = self.num_threads.unwrap_or_else(num_cpus::get);
-        if n == 0 {
-            return Err(BuildError::new(
-                BuildErrorKind::ZeroThreads,
-                "num_threads must be at least 1",
-            ));
-        }
-        if n > Self::MAX_THREADS {
-            return Err(BuildError::new(
-                BuildErrorKind::InvalidConfig,
-                format!(
-                    "num_threads must be at most {} (got {n})",
-                    Self::MAX_THREADS
-                ),
-            ));
-        }
+        let (elastic, sizes) = self.sizes()?;
         match self.stack_size {
             Some(bytes) if bytes < Self::MIN_STACK_SIZE => {
                 return Err(BuildError::new(
@@ -290,127 +473,27 @@ impl Builder {
                 "max_queued must be at least 1",
             ));
         }
-        let locals: Vec<Worker<_>> = (0..n).map(|_| Worker::new_lifo()).collect();
-        let registry = Arc::new(Registry::new(
-            locals.iter().map(|w| w.stealer()).collect(),
-            self.max_queued,
-            self.thread_name.clone(),
-            self.panic_handler.clone(),
-        ));
-        let startup = Arc::new(Startup::default());
-
-        let mut threads = Vec::with_capacity(n);
-        let mut failure = None;
-        for (index, local) in locals.into_iter().enumerate() {
-            match self.spawn(index, local, &registry, &startup) {
-                Ok(handle) => threads.push(handle),
-                Err(error) => {
-                    failure = Some(error);
-                    break;
-                }
-            }
-        }
-        if let Some(error) = startup.wait(threads.len()) {
-            failure.get_or_insert(error);
-        }
-        if let Some(error) = failure {
-            registry.close();
-            for handle in threads {
-                let _ = handle.join();
-            }
-            return Err(error);
-        }
-        Ok(ThreadPool::from_parts(registry, threads, self.daemon))
-    }
-
-    fn spawn(
-        &self,
-        index: usize,
-        local: Worker<crate::core::job::JobRef>,
-        registry: &Arc<Registry>,
-        startup: &Arc<Startup>,
-    ) -> Result<thread::JoinHandle<()>, BuildError> {
-        let name = format!("{}-{}", self.thread_name, index);
-        let stack_size = self
-            .stack_size
-            .unwrap_or_else(crate::core::stack::default_stack_size);
-        let builder = thread::Builder::new()
-            .name(name.clone())
-            .stack_size(stack_size);
-        let registry = registry.clone();
-        let startup = startup.clone();
-        let initializer = self.initializer.clone();
-        let body = move || {
-            // Counted however the thread ends, for ThreadPool::join_timeout.
-            struct Exit(Arc<Registry>);
-            impl Drop for Exit {
-                fn drop(&mut self) {
-                    self.0.worker_exited();
-                }
-            }
-            let _exit = Exit(registry.clone());
-            let ctx = WorkerCtx::new(registry, index, local, stack_size);
-            WorkerCtx::enter(ctx, |ctx| {
-                let init = match &initializer {
-                    Some(init) => catch_unwind(AssertUnwindSafe(|| init(index))).map_err(|p| {
-                        let msg = payload_message(p.as_ref()).unwrap_or("non-string panic payload");
-                        format!("initializer panicked on worker {index} ({name}): {msg}")
-                    }),
-                    None => Ok(()),
-                };
-                let ok = init.is_ok();
-                startup.report(init.err());
-                if ok {
-                    ctx.run();
-                }
-            });
+        let config = Config {
+            thread_name: self.thread_name,
+            stack_size: self
+                .stack_size
+                .unwrap_or_else(crate::core::stack::default_stack_size),
+            initializer: self.initializer,
+            on_start: self.on_thread_start,
+            on_stop: self.on_thread_stop,
+            keep_alive: self.keep_alive,
+            elastic,
+            sizes,
         };
-        // std may panic rather than return an error for some absurd sizes.
-        match catch_unwind(AssertUnwindSafe(|| builder.spawn(body))) {
-            Ok(Ok(handle)) => Ok(handle),
-            Ok(Err(e)) => Err(BuildError::new(
-                BuildErrorKind::Spawn,
-                format!("failed to spawn worker thread {index}: {e}"),
-            )),
-            Err(p) => Err(BuildError::new(
-                BuildErrorKind::Spawn,
-                format!(
-                    "failed to spawn worker thread {index}: {}",
-                    payload_message(p.as_ref()).unwrap_or("spawn panicked")
-                ),
-            )),
+        let registry = Registry::new(config, self.max_queued, self.panic_handler);
+        if let Err(error) = registry.threads.start_initial(&registry, sizes.min) {
+            registry.close();
+            registry.threads.join_all();
+            return Err(match error {
+                StartError::Spawn(msg) => BuildError::new(BuildErrorKind::Spawn, msg),
+                StartError::Hook(msg) => BuildError::new(BuildErrorKind::InitializerPanicked, msg),
+            });
         }
-    }
-}
-
-/// Counts workers through their initializers; keeps the first failure.
-#[derive(Default)]
-struct Startup {
-    state: Mutex<(usize, Option<String>)>,
-    all_reported: Condvar,
-}
-
-impl Startup {
-    fn report(&self, error: Option<String>) {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.0 += 1;
-        if state.1.is_none() {
-            state.1 = error;
-        }
-        self.all_reported.notify_all();
-    }
-
-    fn wait(&self, workers: usize) -> Option<BuildError> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        while state.0 < workers {
-            state = match self.all_reported.wait(state) {
-                Ok(s) => s,
-                Err(p) => p.into_inner(),
-            };
-        }
-        state
-            .1
-            .take()
-            .map(|msg| BuildError::new(BuildErrorKind::InitializerPanicked, msg))
+        Ok(ThreadPool::from_parts(registry, self.daemon))
     }
 }

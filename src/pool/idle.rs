@@ -24,6 +24,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::core::counters::WorkerCounters;
 use crate::core::registry::Registry;
 use crate::core::sync::{
     current_thread, fence, lock, park_until, AtomicUsize, Mutex, Ordering, Thread,
@@ -36,10 +37,11 @@ pub(crate) struct IdleWaiters {
     threads: Mutex<Vec<Thread>>,
 }
 
-/// Marks worker `index` active (about to look for work) or inactive
-/// (about to park or exit); an inactive mark wakes `wait_idle` callers.
-pub(crate) fn set_active(registry: &Registry, index: usize, active: bool) {
-    let mark = &registry.counters[index].activity;
+/// Marks a worker (by its counters) active (about to look for work) or
+/// inactive (about to park or exit); an inactive mark wakes `wait_idle`
+/// callers. A slot without a worker is inactive.
+pub(crate) fn set_active(registry: &Registry, counters: &WorkerCounters, active: bool) {
+    let mark = &counters.activity;
     let now = mark.load(Ordering::Relaxed);
     debug_assert_eq!(now % 2 == 1, !active, "activity mark out of step");
     mark.store(now + 1, Ordering::SeqCst);
@@ -65,8 +67,10 @@ pub(crate) fn wake_waiters(registry: &Registry) {
 /// active.
 fn marks(registry: &Registry, except: Option<usize>) -> Option<Vec<u64>> {
     registry
-        .counters
+        .threads
+        .slots
         .iter()
+        .map(|slot| &slot.counters)
         .enumerate()
         .map(|(i, c)| {
             if Some(i) == except {

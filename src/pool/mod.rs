@@ -13,6 +13,7 @@
 pub(crate) mod bounded;
 pub(crate) mod builder;
 pub(crate) mod cancel;
+pub(crate) mod elastic;
 pub(crate) mod idle;
 pub(crate) mod install;
 pub(crate) mod priority;
@@ -20,14 +21,13 @@ pub(crate) mod stats;
 
 use std::fmt;
 use std::ops::ControlFlow;
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::bulk::map::{self, IMap, IMapUnordered};
 use crate::bulk::scope::{self, Scope};
 use crate::core::registry::Registry;
-use crate::error::{BuildError, TaskError};
+use crate::error::{BuildError, ResizeError, TaskError};
 use crate::handle::AsyncResult;
 use crate::timers::delayed;
 use bounded::TrySubmitError;
@@ -64,7 +64,6 @@ use stats::PoolStats;
 /// ```
 pub struct ThreadPool {
     registry: Arc<Registry>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
     daemon: bool,
 }
 
@@ -91,16 +90,8 @@ impl ThreadPool {
         Builder::new()
     }
 
-    pub(crate) fn from_parts(
-        registry: Arc<Registry>,
-        threads: Vec<JoinHandle<()>>,
-        daemon: bool,
-    ) -> Self {
-        ThreadPool {
-            registry,
-            threads: Mutex::new(threads),
-            daemon,
-        }
+    pub(crate) fn from_parts(registry: Arc<Registry>, daemon: bool) -> Self {
+        ThreadPool { registry, daemon }
     }
 
     // ---- submitting one task ---------------------------------------------------
@@ -722,9 +713,108 @@ impl ThreadPool {
 
     // ---- the pool's state ------------------------------------------------------
 
-    /// The number of worker threads.
+    /// The pool's size: for a fixed pool ([`Builder::num_threads`] or
+    /// [`ThreadPool::new`]) its number of workers, as last set; for an
+    /// elastic pool ([`Builder::max_threads`] alone) its `max_threads`, the
+    /// size it grows to under load. Threads alive right now are
+    /// [`stats().threads`](PoolStats::threads); a fixed pool may briefly
+    /// have more than its size while workers sit in
+    /// [`blocking`](crate::blocking).
+    ///
+    /// ```
+    /// use futurepool::{Builder, ThreadPool};
+    /// assert_eq!(ThreadPool::new(3).unwrap().num_threads(), 3);
+    /// let elastic = Builder::new().max_threads(64).build().unwrap();
+    /// assert_eq!(elastic.num_threads(), 64);
+    /// assert_eq!(elastic.stats().threads, 0);
+    /// ```
     pub fn num_threads(&self) -> usize {
         self.registry.num_threads()
+    }
+
+    /// The most threads the pool may have alive at once: an elastic pool's
+    /// `max_threads`; for a fixed pool, its size plus the threads it may add
+    /// to stand in for workers inside [`blocking`](crate::blocking)
+    /// (`num_threads + 512` unless [`Builder::max_threads`] says otherwise).
+    ///
+    /// ```
+    /// use futurepool::{Builder, ThreadPool};
+    /// assert_eq!(Builder::new().max_threads(128).build().unwrap().max_threads(), 128);
+    /// assert_eq!(ThreadPool::new(2).unwrap().max_threads(), 2 + 512);
+    /// ```
+    pub fn max_threads(&self) -> usize {
+        self.registry.threads.sizes().cap
+    }
+
+    /// Changes the cap on threads alive at once (Python's `max_workers`)
+    /// while the pool runs. On an elastic pool this is its size: growing
+    /// lets submissions start more workers; shrinking below the threads
+    /// alive lets workers exit after their current task (parked ones at
+    /// once), never dropping queued work. On a fixed pool it caps the
+    /// threads added for [`blocking`](crate::blocking).
+    ///
+    /// # Errors
+    ///
+    /// [`ResizeError`] (and no change) if `n` is 0, above
+    /// [`Builder::MAX_THREADS`], below the pool's minimum (`min_threads`,
+    /// or a fixed pool's size).
+    ///
+    /// ```
+    /// use futurepool::Builder;
+    ///
+    /// let pool = Builder::new().max_threads(2).build().unwrap();
+    /// pool.set_max_threads(32).unwrap();
+    /// assert_eq!(pool.max_threads(), 32);
+    /// assert!(pool.set_max_threads(0).is_err());
+    /// assert_eq!(pool.max_threads(), 32);
+    /// ```
+    pub fn set_max_threads(&self, n: usize) -> Result<(), ResizeError> {
+        elastic::set_max_threads(&self.registry, n)
+    }
+
+    /// Changes how many workers an elastic pool keeps while idle; growing
+    /// it starts workers now. On a fixed pool it lets workers above `n`
+    /// retire when idle for the keep-alive and start again on demand,
+    /// making the pool elastic between `n` and its size.
+    ///
+    /// # Errors
+    ///
+    /// [`ResizeError`] (and no change) if `n` is above the pool's size
+    /// ([`num_threads`](ThreadPool::num_threads)).
+    ///
+    /// ```
+    /// use futurepool::Builder;
+    ///
+    /// let pool = Builder::new().max_threads(8).build().unwrap();
+    /// pool.set_min_threads(3).unwrap();
+    /// assert_eq!(pool.stats().threads, 3);
+    /// assert!(pool.set_min_threads(9).is_err());
+    /// ```
+    pub fn set_min_threads(&self, n: usize) -> Result<(), ResizeError> {
+        elastic::set_min_threads(&self.registry, n)
+    }
+
+    /// Makes the pool a fixed pool of `n` workers (the `threadpool`
+    /// crate's `set_num_threads`): growing starts threads now; shrinking
+    /// lets workers exit after their current task, never dropping queued
+    /// work. The cap ([`max_threads`](ThreadPool::max_threads)) is raised
+    /// to `n` if it was lower.
+    ///
+    /// # Errors
+    ///
+    /// [`ResizeError`] (and no change) if `n` is 0 or above
+    /// [`Builder::MAX_THREADS`].
+    ///
+    /// ```
+    /// use futurepool::ThreadPool;
+    ///
+    /// let pool = ThreadPool::new(2).unwrap();
+    /// pool.set_num_threads(4).unwrap();
+    /// assert_eq!((pool.num_threads(), pool.stats().threads), (4, 4));
+    /// assert!(pool.set_num_threads(0).is_err());
+    /// ```
+    pub fn set_num_threads(&self, n: usize) -> Result<(), ResizeError> {
+        elastic::set_num_threads(&self.registry, n)
     }
 
     /// Whether the pool has been closed (or terminated).
@@ -848,12 +938,9 @@ impl ThreadPool {
         if crate::core::worker::is_worker_of(&self.registry) {
             return;
         }
-        // Held while joining, so a concurrent join also returns only after
-        // the workers are gone.
-        let mut threads = self.threads.lock().unwrap_or_else(|e| e.into_inner());
-        for handle in threads.drain(..) {
-            let _ = handle.join();
-        }
+        // Also the threads that retired earlier, and any started meanwhile
+        // for work queued before the close.
+        self.registry.threads.join_all();
         // Closing shut the timer down (if one was started): reap it too.
         self.registry.join_timer();
     }
@@ -885,7 +972,7 @@ impl ThreadPool {
             return false;
         }
         let deadline = Instant::now().checked_add(timeout);
-        if !self.registry.wait_exited(self.num_threads(), deadline) {
+        if !self.registry.threads.wait_exited(deadline) {
             return false;
         }
         // Every worker has left its loop: this join is immediate.

@@ -62,6 +62,13 @@ pub struct PoolStats {
     pub scheduled: usize,
     /// Workers parked for lack of work.
     pub idle_workers: usize,
+    /// Worker threads alive now (including one being started). For a fixed
+    /// pool, its size plus any thread standing in for a worker inside
+    /// [`blocking`](crate::blocking); for an elastic pool, between its
+    /// `min_threads` and its `max_threads`.
+    pub threads: usize,
+    /// The most worker threads alive at once since the pool was built.
+    pub peak_threads: usize,
 }
 
 /// The pool's counters, summed (see [`PoolStats`]).
@@ -70,19 +77,27 @@ pub(crate) fn snapshot(registry: &Registry) -> PoolStats {
         queued: registry.queued_len(),
         cancelled: registry.cancelled_elsewhere.load(Ordering::Relaxed),
         scheduled: registry.scheduled_timers(),
+        threads: registry.threads.alive(),
+        peak_threads: registry.threads.peak(),
         ..PoolStats::default()
     };
     // Idle: parked for lack of work, as `wait_idle` sees it (the worker's
-    // activity mark is even), not counting exited workers.
-    let parked = registry
-        .counters
+    // activity mark is even), not counting slots without a worker (their
+    // marks are even too).
+    let slots = &registry.threads.slots;
+    let parked = slots
         .iter()
-        .filter(|c| c.activity.load(Ordering::SeqCst) % 2 == 0)
+        .filter(|s| s.counters.activity.load(Ordering::SeqCst) % 2 == 0)
         .count();
-    stats.idle_workers = parked.saturating_sub(registry.exited_workers());
+    stats.idle_workers = parked.saturating_sub(slots.vacant());
     let mut started = 0;
     let mut ended = 0;
-    for c in registry.counters.iter().map(WorkerCounters::read) {
+    for c in registry
+        .threads
+        .slots
+        .iter()
+        .map(|slot| WorkerCounters::read(&slot.counters))
+    {
         started += c.started;
         ended += c.completed + c.panicked + c.cancelled + c.skipped;
         stats.completed += c.completed;
