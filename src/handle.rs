@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use crate::core::completion::{Completion, Waiter};
 use crate::core::job::{Ran, Runner, TaskRef};
 use crate::core::state::Phase;
+use crate::core::sync::lock_std;
 use crate::core::sync::Thread;
 use crate::core::wait::{block, Waitable};
 use crate::error::TaskError;
@@ -74,7 +75,7 @@ impl<T: Send> Waitable for WaitFor<'_, T> {
         }
         let (ran, taken) = self.task.run_here_and_take(runner)?;
         if taken.is_some() {
-            *self.taken.lock().unwrap_or_else(|e| e.into_inner()) = taken;
+            *lock_std(&self.taken) = taken;
             self.has_taken.store(true, Ordering::Relaxed);
         }
         Some(ran)

@@ -12,6 +12,7 @@ use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, Weak};
 
+use crate::core::sync::lock_std;
 use crate::error::TaskError;
 
 /// A caught panic's payload.
@@ -32,7 +33,7 @@ static HANDLERS: Mutex<Vec<(u32, Weak<HandlerFn>)>> = Mutex::new(Vec::new());
 
 /// Routes the contained panics of pool `pool` to `handler` from now on.
 pub(crate) fn register(pool: u32, handler: &PanicHandler) {
-    let mut handlers = HANDLERS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut handlers = lock_std(&HANDLERS);
     handlers.retain(|(id, h)| *id != pool && h.strong_count() > 0);
     handlers.push((pool, Arc::downgrade(handler)));
 }
@@ -41,7 +42,7 @@ fn handler_of(pool: u32) -> Option<PanicHandler> {
     if pool == 0 {
         return None;
     }
-    let handlers = HANDLERS.lock().unwrap_or_else(|e| e.into_inner());
+    let handlers = lock_std(&HANDLERS);
     handlers
         .iter()
         .find(|(id, _)| *id == pool)

@@ -23,6 +23,7 @@
 //! workers (with one worker, only a bounded wait then ends, timed out),
 //! rather than overflow the stack.
 
+use crate::core::sync::lock_std;
 use crate::core::worker::WorkerCtx;
 
 /// The part of a worker's stack nesting leaves free for the code that runs
@@ -115,7 +116,7 @@ impl WorkerCtx {
         wait: impl FnOnce(&WorkerCtx) -> R + Send,
     ) -> Option<R> {
         let wait = std::sync::Mutex::new(Some(wait));
-        let take = || wait.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let take = || lock_std(&wait).take();
         let stack_size = self.stack.size();
         let (registry, index, slot) = (self.registry.clone(), self.index, self.slot.clone());
         let mut builder = std::thread::Builder::new().stack_size(stack_size);

@@ -22,7 +22,9 @@ pub(crate) use loom::thread::{current as current_thread, park, Thread};
 use std::time::Instant;
 
 /// Locks a mutex, ignoring poisoning: no code in this crate panics while
-/// holding one of its locks (user code always runs outside them).
+/// holding one of its locks (user code always runs outside them). Every
+/// lock and condvar wait of the crate goes through this and the `_std`
+/// helpers below: poisoning is handled one way everywhere.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     match m.lock() {
         Ok(guard) => guard,
@@ -34,6 +36,27 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// loom-modelled (they use std's primitives under loom too).
 pub(crate) fn lock_std<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Waits on a std condvar, ignoring poisoning (as [`lock_std`]).
+pub(crate) fn wait_std<'a, T>(
+    cv: &std::sync::Condvar,
+    guard: std::sync::MutexGuard<'a, T>,
+) -> std::sync::MutexGuard<'a, T> {
+    cv.wait(guard)
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Waits on a std condvar for at most `timeout`, ignoring poisoning.
+pub(crate) fn wait_timeout_std<'a, T>(
+    cv: &std::sync::Condvar,
+    guard: std::sync::MutexGuard<'a, T>,
+    timeout: std::time::Duration,
+) -> std::sync::MutexGuard<'a, T> {
+    match cv.wait_timeout(guard, timeout) {
+        Ok((guard, _)) => guard,
+        Err(poisoned) => poisoned.into_inner().0,
+    }
 }
 
 /// Parks the current thread until unparked, or until `deadline`.

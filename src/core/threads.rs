@@ -73,6 +73,7 @@ use crate::core::monitor::Monitor;
 use crate::core::registry::Registry;
 use crate::core::slots::{Slot, Slots};
 use crate::core::sync::{fence, lock_std as lock, Ordering};
+use crate::core::sync::{wait_std, wait_timeout_std};
 use crate::core::worker::WorkerCtx;
 use crate::error::payload_message;
 
@@ -501,14 +502,8 @@ impl Threads {
                 },
             };
             running = match timeout {
-                None => self
-                    .running_cv
-                    .wait(running)
-                    .unwrap_or_else(|e| e.into_inner()),
-                Some(left) => match self.running_cv.wait_timeout(running, left) {
-                    Ok((guard, _)) => guard,
-                    Err(e) => e.into_inner().0,
-                },
+                None => wait_std(&self.running_cv, running),
+                Some(left) => wait_timeout_std(&self.running_cv, running, left),
             };
         }
         true
@@ -640,10 +635,7 @@ impl Startup {
     fn wait(&self, workers: usize) -> Option<String> {
         let mut state = lock(&self.state);
         while state.0 < workers {
-            state = self
-                .all_reported
-                .wait(state)
-                .unwrap_or_else(|p| p.into_inner());
+            state = wait_std(&self.all_reported, state);
         }
         state.1.take()
     }

@@ -45,6 +45,7 @@ use crate::core::counters::Outcome;
 use crate::core::job::{Job, JobRef, Runner, TaskRef};
 use crate::core::registry::Registry;
 use crate::core::state::{Abort, Claim, Phase};
+use crate::core::sync::lock_std;
 use crate::core::sync::{lock, AtomicU8, Mutex, Ordering};
 use crate::error::TaskError;
 use crate::handle::AsyncResult;
@@ -188,7 +189,7 @@ impl LiveSet {
     }
 
     fn lock(&self, shard: usize) -> std::sync::MutexGuard<'_, Slab> {
-        self.shards[shard].lock().unwrap_or_else(|e| e.into_inner())
+        lock_std(&self.shards[shard])
     }
 
     /// Whether any async task of the pool is still alive. SeqCst: a worker

@@ -25,6 +25,7 @@ use std::sync::{Condvar, Mutex};
 
 use crate::core::registry::Registry;
 use crate::core::sync::lock_std as lock;
+use crate::core::sync::wait_std;
 use crate::handle::AsyncResult;
 
 pub(crate) struct Bound {
@@ -109,10 +110,7 @@ impl Bound {
             if closed() {
                 break false;
             }
-            guard = match self.room.wait(guard) {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
+            guard = wait_std(&self.room, guard);
         };
         self.waiting.fetch_sub(1, Ordering::SeqCst);
         drop(guard);

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use once_cell::sync::OnceCell;
 
+use crate::core::sync::lock_std;
 use crate::timers::thread::{Timer, TimerId};
 
 static SLEEP_TIMER: OnceCell<Timer> = OnceCell::new();
@@ -95,7 +96,7 @@ struct Alarm {
 impl Alarm {
     fn ring(&self) {
         self.fired.store(true, Ordering::Release);
-        let waker = self.waker.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let waker = lock_std(&self.waker).take();
         if let Some(waker) = waker {
             crate::core::panics::run_reporting(self.pool, || waker.wake());
         }
@@ -126,7 +127,7 @@ impl Future for Sleep {
                 if alarm.fired.load(Ordering::Acquire) {
                     return Poll::Ready(());
                 }
-                *alarm.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
+                *lock_std(&alarm.waker) = Some(cx.waker().clone());
                 // The alarm may have rung between the check and storing the
                 // waker (then it took no waker): look again.
                 if alarm.fired.load(Ordering::Acquire) {

@@ -22,6 +22,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
 use crate::core::sync::lock_std as lock;
+use crate::core::sync::{wait_std, wait_timeout_std};
 
 /// A callback, run once on the timer thread at its deadline.
 pub(crate) type TimerCallback = Box<dyn FnOnce() + Send + 'static>;
@@ -146,16 +147,10 @@ impl Shared {
                         Some(first) if first.deadline <= now => break,
                         Some(first) => {
                             let wait = first.deadline - now;
-                            state = match self.changed.wait_timeout(state, wait) {
-                                Ok((s, _)) => s,
-                                Err(p) => p.into_inner().0,
-                            };
+                            state = wait_timeout_std(&self.changed, state, wait);
                         }
                         None => {
-                            state = match self.changed.wait(state) {
-                                Ok(s) => s,
-                                Err(p) => p.into_inner(),
-                            };
+                            state = wait_std(&self.changed, state);
                         }
                     }
                 }
