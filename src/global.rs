@@ -62,3 +62,18 @@ where
 {
     global().submit(f)
 }
+
+/// Spawns `future` on the [`global`](crate::global) pool; see
+/// [`ThreadPool::spawn_async`](crate::ThreadPool::spawn_async).
+///
+/// ```
+/// let handle = futurepool::spawn_async(async { 6 * 7 });
+/// assert_eq!(handle.get(), Ok(42));
+/// ```
+pub fn spawn_async<F>(future: F) -> AsyncResult<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    global().spawn_async(future)
+}

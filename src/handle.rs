@@ -14,10 +14,12 @@ use std::time::{Duration, Instant};
 
 use crate::core::completion::{Completion, Waiter};
 use crate::core::job::{Ran, Runner, TaskRef};
+use crate::core::registry::Submitted;
 use crate::core::state::Phase;
 use crate::core::sync::lock_std;
 use crate::core::sync::Thread;
-use crate::core::wait::{block, Waitable};
+use crate::core::wait::block;
+use crate::core::waitable::Waitable;
 use crate::error::TaskError;
 
 /// What a handle waits for: its task to be done (`wait`), or its value to
@@ -114,6 +116,14 @@ pub struct AsyncResult<T> {
 impl<T: Send + 'static> AsyncResult<T> {
     pub(crate) fn from_task(task: Arc<dyn TaskRef<T>>) -> Self {
         AsyncResult { task }
+    }
+
+    /// The handle of a submission (see [`Submitted`]).
+    pub(crate) fn submitted(submitted: Submitted<T>) -> Self {
+        match submitted {
+            Ok(task) => AsyncResult { task },
+            Err(error) => AsyncResult::failed(error),
+        }
     }
 
     /// A handle that is already over with `error` (refused submissions).
@@ -277,11 +287,6 @@ impl<T: Send + 'static> AsyncResult<T> {
     /// ```
     pub fn cancel(&self) -> bool {
         self.task.cancel() || self.cancelled()
-    }
-
-    /// Withdraws a task whose pool closed while it was being queued.
-    pub(crate) fn refuse(&self) {
-        self.task.abort(TaskError::PoolClosed);
     }
 
     /// Whether the task was cancelled.

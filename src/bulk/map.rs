@@ -337,14 +337,14 @@ where
             if !items.is_empty() {
                 let n = items.len();
                 let f = self.f.clone();
-                let handle = self.registry.submit(move || {
+                let handle = AsyncResult::submitted(self.registry.submit(move || {
                     items
                         .into_iter()
                         .map(|item| {
                             catch_unwind(AssertUnwindSafe(|| f(item))).map_err(TaskError::Panicked)
                         })
                         .collect::<ChunkResults<U>>()
-                });
+                }));
                 if self.registry.is_closed() {
                     // Queued before the close: runs. Refused: says so. Either
                     // way, an endless input must not become endless errors.

@@ -18,7 +18,7 @@ use crate::core::completion::{Completion, Waiter};
 use crate::core::registry::Registry;
 use crate::core::state::Claim;
 use crate::core::sync::{lock, AtomicUsize, Mutex, Ordering, Thread};
-use crate::core::wait::Waitable;
+use crate::core::waitable::Waitable;
 use crate::error::{payload_message, TaskError};
 
 /// A scope to spawn borrowing tasks in; see [`ThreadPool::scope`](crate::ThreadPool::scope).

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::core::completion::{Completion, Signal, Waiter};
 use crate::core::state::Phase;
 use crate::core::sync::{lock, Mutex, Thread};
-use crate::core::wait::Waitable;
+use crate::core::waitable::Waitable;
 use crate::error::TaskError;
 use crate::handle::AsyncResult;
 

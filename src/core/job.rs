@@ -22,53 +22,8 @@ use crate::core::sync::{lock, AtomicBool, Mutex, Ordering};
 use crate::error::TaskError;
 use crate::pool::cancel::CancelToken;
 
-/// What a task needs from the thread that runs it.
-pub(crate) trait Runner {
-    /// The id of the pool this thread serves
-    /// ([`Registry::id`](crate::core::registry::Registry::id)).
-    fn pool(&self) -> u32;
-    /// Whether that pool has been terminated. Asked right after a task is
-    /// claimed (PENDING -> RUNNING, a SeqCst read-modify-write), with a
-    /// SeqCst load that pairs with the SeqCst store in
-    /// [`Registry::terminate`](crate::core::registry::Registry::terminate):
-    /// either the claim comes first (and terminate() finds the task
-    /// running), or the runner sees the pool terminated.
-    fn terminated(&self) -> bool;
-    /// A task the runner offered to run in place
-    /// ([`TaskRef::run_here`]) was claimed: count it as started.
-    fn started_here(&self);
-}
-
-/// What the scheduler sees of a task.
-pub(crate) trait Job: Send + Sync {
-    /// Runs the task unless it was already started or cancelled, and says
-    /// what the pool's statistics should count for this queue entry.
-    fn run(self: Arc<Self>, runner: &dyn Runner) -> Outcome;
-    /// Resolves a task that has not started to `error` (Cancelled or
-    /// PoolClosed); returns false if it had started or was already over.
-    fn abort(&self, error: TaskError) -> bool;
-    /// Cancels the task if it has not started (terminate, a dropped
-    /// timer). True if this entry stands for a task that ended cancelled
-    /// without running (now or earlier, e.g. through its handle): the
-    /// caller counts it.
-    fn discard(&self) -> bool {
-        self.abort(TaskError::Cancelled)
-    }
-    /// The queue entry for this job: one more strong reference, as a
-    /// [`JobRef`] (`JobRef::new` for the concrete type).
-    fn into_job_ref(self: Arc<Self>) -> JobRef;
-}
-
-pub(crate) use crate::core::job_ref::JobRef;
-
-/// A task a waiting worker ran in place ([`TaskRef::run_here`]).
-pub(crate) struct Ran {
-    /// What the statistics count for it.
-    pub(crate) outcome: Outcome,
-    /// The address its queue entries point to, so the worker can take the
-    /// entry back off its deque.
-    pub(crate) entry: usize,
-}
+pub(crate) use crate::core::job_ref::{Job, JobRef};
+pub(crate) use crate::core::runner::{Ran, Runner};
 
 /// What a handle needs from the task behind it, whatever its kind.
 pub(crate) trait TaskRef<T>: Send + Sync {

@@ -20,9 +20,29 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 
 use crate::core::counters::Outcome;
-use crate::core::job::{Job, Runner};
 use crate::core::latch::Latch;
+use crate::core::runner::Runner;
 use crate::error::TaskError;
+
+/// What the scheduler sees of a task.
+pub(crate) trait Job: Send + Sync {
+    /// Runs the task unless it was already started or cancelled, and says
+    /// what the pool's statistics should count for this queue entry.
+    fn run(self: Arc<Self>, runner: &dyn Runner) -> Outcome;
+    /// Resolves a task that has not started to `error` (Cancelled or
+    /// PoolClosed); returns false if it had started or was already over.
+    fn abort(&self, error: TaskError) -> bool;
+    /// Cancels the task if it has not started (terminate, a dropped
+    /// timer). True if this entry stands for a task that ended cancelled
+    /// without running (now or earlier, e.g. through its handle): the
+    /// caller counts it.
+    fn discard(&self) -> bool {
+        self.abort(TaskError::Cancelled)
+    }
+    /// The queue entry for this job: one more strong reference, as a
+    /// [`JobRef`] (`JobRef::new` for the concrete type).
+    fn into_job_ref(self: Arc<Self>) -> JobRef;
+}
 
 /// What a [`JobRef`] can do with the job it points to.
 struct JobVTable {

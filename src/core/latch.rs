@@ -22,7 +22,7 @@
 //! thread it took, which it owns.
 
 use crate::core::sync::{lock, AtomicU8, Mutex, Ordering, Thread};
-use crate::core::wait::Waitable;
+use crate::core::waitable::Waitable;
 
 const UNSET: u8 = 0;
 const SLEEPY: u8 = 1;

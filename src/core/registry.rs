@@ -20,17 +20,22 @@ use std::sync::{Arc, Weak};
 use crossbeam_deque::{Injector, Steal};
 use once_cell::sync::OnceCell;
 
-use crate::core::job::{JobRef, Task, Tokened};
+use crate::core::idle::IdleWaiters;
+use crate::core::job::{JobRef, Task, TaskRef, Tokened};
+use crate::core::live::LiveSet;
 use crate::core::parking::Parking;
 use crate::core::threads::{Config, Threads};
 use crate::error::TaskError;
-use crate::future::task::LiveSet;
-use crate::handle::AsyncResult;
-use crate::pool::bounded::Bound;
+use crate::pool::bounded::{Bound, TrySubmitError};
 use crate::pool::cancel::CancelToken;
-use crate::pool::idle::IdleWaiters;
 use crate::pool::priority::PriorityQueue;
 use crate::timers::thread::Timer;
+
+/// What a submission gives back to the code that makes its handle: the
+/// task (which may already have been refused, if the pool closed while it
+/// was queued), or the error of a submission refused outright. The
+/// registry builds tasks, not handles: `AsyncResult` is the pool's face.
+pub(crate) type Submitted<T> = Result<Arc<dyn TaskRef<T>>, TaskError>;
 
 pub(crate) struct Registry {
     pub(crate) injector: Injector<JobRef>,
@@ -138,7 +143,7 @@ impl Registry {
         self.id
     }
 
-    pub(crate) fn submit<F, T>(&self, func: F) -> AsyncResult<T>
+    pub(crate) fn submit<F, T>(&self, func: F) -> Submitted<T>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
@@ -153,7 +158,7 @@ impl Registry {
         func: F,
         token: Option<CancelToken>,
         priority: Option<i32>,
-    ) -> AsyncResult<T>
+    ) -> Submitted<T>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
@@ -162,12 +167,12 @@ impl Registry {
         // must not make `submit` panic.
         if self.is_closed() {
             crate::core::panics::drop_reporting(self.id(), (func, token));
-            return AsyncResult::failed(TaskError::PoolClosed);
+            return Err(TaskError::PoolClosed);
         }
         if let Some(bound) = &self.bound {
             if !self.reserve(bound) {
                 crate::core::panics::drop_reporting(self.id(), (func, token));
-                return AsyncResult::failed(TaskError::PoolClosed);
+                return Err(TaskError::PoolClosed);
             }
         }
         self.enqueue_reserved(func, token, priority)
@@ -179,21 +184,21 @@ impl Registry {
         func: F,
         token: Option<CancelToken>,
         priority: Option<i32>,
-    ) -> AsyncResult<T>
+    ) -> Submitted<T>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
         // A plain task carries no token field at all (memory per queued
         // task): the two kinds are two task types.
-        let (handle, task): (AsyncResult<T>, JobRef) = match token {
+        let (handle, task): (Arc<dyn TaskRef<T>>, JobRef) = match token {
             None => {
                 let task = Arc::new(Task::new(func, self.id()));
-                (AsyncResult::from_task(task.clone()), JobRef::new(task))
+                (task.clone(), JobRef::new(task))
             }
             Some(token) => {
                 let task = Arc::new(Task::with_extra(func, self.id(), Tokened::new(token)));
-                (AsyncResult::from_task(task.clone()), JobRef::new(task))
+                (task.clone(), JobRef::new(task))
             }
         };
         let closed = match priority {
@@ -203,9 +208,27 @@ impl Registry {
         if closed {
             // The pool closed while we pushed: take the task back unless a
             // worker already started it (then it simply runs).
-            handle.refuse();
+            handle.abort(TaskError::PoolClosed);
         }
-        handle
+        Ok(handle)
+    }
+
+    /// [`submit`](Registry::submit) only if the pool is open and has room
+    /// now; otherwise the closure comes back in the error.
+    pub(crate) fn try_submit<F, T>(&self, f: F) -> Result<Submitted<T>, TrySubmitError<F>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.is_closed() {
+            return Err(TrySubmitError::Closed(f));
+        }
+        if let Some(bound) = &self.bound {
+            if !bound.try_reserve() {
+                return Err(TrySubmitError::Full(f));
+            }
+        }
+        Ok(self.enqueue_reserved(f, None, None))
     }
 
     /// Waits for a place in the queue if the pool is bounded (as

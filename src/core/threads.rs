@@ -275,7 +275,7 @@ impl Threads {
         };
         // Active from now: `wait_idle` must not call the pool idle while a
         // thread it started for queued work is on its way.
-        crate::pool::idle::set_active(registry, &slot.counters, true);
+        crate::core::idle::set_active(registry, &slot.counters, true);
         *lock(&self.running) += 1;
         let name = format!("{}-{}", self.config.thread_name, index);
         let builder = thread::Builder::new()
@@ -313,7 +313,7 @@ impl Threads {
                     Ok(Ok(_)) => unreachable!(),
                 };
                 let deque = lock(&parts).take().expect("an unspawned closure keeps it");
-                crate::pool::idle::set_active(registry, &slot.counters, false);
+                crate::core::idle::set_active(registry, &slot.counters, false);
                 self.slots.give_back(index, &slot, deque);
                 self.thread_exited();
                 self.failed(format!("failed to spawn worker thread {index}: {why}"));
@@ -593,7 +593,7 @@ fn run_thread(
             ctx.run();
         } else {
             threads.start_failed(&registry);
-            crate::pool::idle::set_active(&registry, &slot.counters, false);
+            crate::core::idle::set_active(&registry, &slot.counters, false);
         }
         if let Some(hook) = &threads.config.on_stop {
             // The thread is leaving: a panic here has nowhere to go.

@@ -24,45 +24,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::core::job::{Ran, Runner};
 use crate::core::parking::Unparked;
 use crate::core::registry::Registry;
 use crate::core::sync::{current_thread, fence, park_until, Ordering, Thread};
+use crate::core::waitable::Waitable;
 use crate::core::worker::WorkerCtx;
-
-/// A condition a thread can block on: the building block of every wait.
-/// `Sync`, because a worker low on stack hands its wait to another thread.
-pub(crate) trait Waitable: Sync {
-    fn is_done(&self) -> bool;
-    /// Whether `is_done` is cheap enough (lock-free) to poll in a short
-    /// spin before parking: a condition behind a lock is not, as polling
-    /// it would contend with the threads that make it true.
-    fn cheap_to_poll(&self) -> bool {
-        true
-    }
-    /// Asks to be unparked when the condition may have become true; false
-    /// if it is already true.
-    fn register(&self, thread: &Thread) -> bool;
-    fn deregister(&self, thread: &Thread);
-    /// Offered once per wait to a waiting worker: run the awaited task in
-    /// place if it is `runner`'s pool's and has not started.
-    fn run_here(&self, _runner: &dyn Runner) -> Option<Ran> {
-        None
-    }
-    /// True only for a worker's own idle wait ([`PoolDone`]): while it is
-    /// parked the worker counts as idle (`wait_idle`, `stats`), and it
-    /// spins a little for work before it parks.
-    fn is_idle_wait(&self) -> bool {
-        false
-    }
-    /// For an idle wait: how long one park may last before the worker
-    /// should consider retiring (`None`: no limit).
-    fn park_limit(&self) -> Option<Duration> {
-        None
-    }
-    /// For an idle wait: a park reached its [`park_limit`](Waitable::park_limit).
-    fn park_timed_out(&self) {}
-}
 
 /// Blocks the current thread until `cond` holds or `deadline` passes;
 /// true if it holds. On a pool worker, runs that pool's work meanwhile.
@@ -162,7 +128,7 @@ impl WorkerCtx {
                 continue;
             }
             if idle {
-                crate::pool::idle::set_active(registry, self.counters(), false);
+                crate::core::idle::set_active(registry, self.counters(), false);
             }
             let limit = cond.park_limit();
             let park_deadline = match limit {
@@ -181,7 +147,7 @@ impl WorkerCtx {
                 park_deadline,
             );
             if idle {
-                crate::pool::idle::set_active(registry, self.counters(), true);
+                crate::core::idle::set_active(registry, self.counters(), true);
             }
             match woken {
                 Unparked::Timeout => {

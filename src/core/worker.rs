@@ -197,7 +197,7 @@ impl WorkerCtx {
                 break;
             }
         }
-        crate::pool::idle::set_active(&self.registry, self.counters(), false);
+        crate::core::idle::set_active(&self.registry, self.counters(), false);
     }
 
     #[inline]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
 use crate::core::sync::{lock, AtomicBool, Mutex, Ordering, Thread};
-use crate::core::wait::Waitable;
+use crate::core::waitable::Waitable;
 
 /// Runs `future` to completion on this thread and returns its output.
 ///

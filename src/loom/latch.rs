@@ -12,7 +12,7 @@ use loom::thread;
 
 use super::model;
 use crate::core::latch::Latch;
-use crate::core::wait::Waitable;
+use crate::core::waitable::Waitable;
 
 /// A raw latch pointer handed to the setting thread.
 struct Shared(*const Latch);

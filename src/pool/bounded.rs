@@ -20,13 +20,10 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::sync::{Condvar, Mutex};
 
-use crate::core::registry::Registry;
 use crate::core::sync::lock_std as lock;
 use crate::core::sync::wait_std;
-use crate::handle::AsyncResult;
 
 pub(crate) struct Bound {
     max: usize,
@@ -173,22 +170,3 @@ impl<F> fmt::Display for TrySubmitError<F> {
 }
 
 impl<F> std::error::Error for TrySubmitError<F> {}
-
-pub(crate) fn try_submit<F, T>(
-    registry: &Arc<Registry>,
-    f: F,
-) -> Result<AsyncResult<T>, TrySubmitError<F>>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    if registry.is_closed() {
-        return Err(TrySubmitError::Closed(f));
-    }
-    if let Some(bound) = &registry.bound {
-        if !bound.try_reserve() {
-            return Err(TrySubmitError::Full(f));
-        }
-    }
-    Ok(registry.enqueue_reserved(f, None, None))
-}

@@ -22,9 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
-use crate::core::registry::Registry;
 use crate::core::sync::lock_std as lock;
-use crate::handle::AsyncResult;
 
 /// A cheap, clonable cancellation flag shared by a task and whoever may
 /// want it to stop.
@@ -162,27 +160,6 @@ impl CancelToken {
         lock(&self.inner.sleepers).retain(|t| t.id() != id);
         cancelled
     }
-}
-
-pub(crate) fn submit_cancellable<F, T>(registry: &Arc<Registry>, f: F) -> AsyncResult<T>
-where
-    F: FnOnce(CancelToken) -> T + Send + 'static,
-    T: Send + 'static,
-{
-    submit_with_token(registry, CancelToken::new(), f)
-}
-
-pub(crate) fn submit_with_token<F, T>(
-    registry: &Arc<Registry>,
-    token: CancelToken,
-    f: F,
-) -> AsyncResult<T>
-where
-    F: FnOnce(CancelToken) -> T + Send + 'static,
-    T: Send + 'static,
-{
-    let for_task = token.clone();
-    registry.submit_task(move || f(for_task), Some(token), None)
 }
 
 impl fmt::Debug for CancelToken {

@@ -17,6 +17,7 @@ use crate::core::registry::Registry;
 use crate::core::sync::lock_std;
 use crate::core::worker::is_worker_of;
 use crate::error::TaskError;
+use crate::handle::AsyncResult;
 
 /// Runs `f` on a worker of `registry`'s pool and returns its value (see the
 /// module docs); re-raises its panic.
@@ -49,7 +50,7 @@ where
             task,
         )
     };
-    match registry.submit(task).get() {
+    match AsyncResult::submitted(registry.submit(task)).get() {
         Ok(()) => {}
         Err(TaskError::Panicked(payload)) => resume_unwind(payload),
         // Refused or cancelled unrun: the closure is still in its slot.

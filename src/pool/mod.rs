@@ -14,7 +14,6 @@ pub(crate) mod bounded;
 pub(crate) mod builder;
 pub(crate) mod cancel;
 pub(crate) mod elastic;
-pub(crate) mod idle;
 pub(crate) mod install;
 pub(crate) mod priority;
 pub(crate) mod stats;
@@ -112,7 +111,7 @@ impl ThreadPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.registry.submit(f)
+        AsyncResult::submitted(self.registry.submit(f))
     }
 
     /// The same as [`submit`](ThreadPool::submit), under the name Python's
@@ -129,7 +128,7 @@ impl ThreadPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.registry.submit(f)
+        AsyncResult::submitted(self.registry.submit(f))
     }
 
     /// Submits `f` and waits for its value.
@@ -149,7 +148,7 @@ impl ThreadPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.registry.submit(f).get()
+        AsyncResult::submitted(self.registry.submit(f)).get()
     }
 
     /// Queues a task that can be stopped while it runs: `f` receives a
@@ -193,7 +192,7 @@ impl ThreadPool {
         F: FnOnce(CancelToken) -> T + Send + 'static,
         T: Send + 'static,
     {
-        cancel::submit_cancellable(&self.registry, f)
+        self.submit_with_token(CancelToken::new(), f)
     }
 
     /// Like [`submit_cancellable`](ThreadPool::submit_cancellable), with a
@@ -224,7 +223,11 @@ impl ThreadPool {
         F: FnOnce(CancelToken) -> T + Send + 'static,
         T: Send + 'static,
     {
-        cancel::submit_with_token(&self.registry, token, f)
+        let for_task = token.clone();
+        AsyncResult::submitted(
+            self.registry
+                .submit_task(move || f(for_task), Some(token), None),
+        )
     }
 
     /// Queues `f` with a priority: among queued prioritized tasks, workers
@@ -261,7 +264,7 @@ impl ThreadPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        priority::submit_with_priority(&self.registry, priority, f)
+        AsyncResult::submitted(self.registry.submit_task(f, None, Some(priority)))
     }
 
     /// Queues `f` if there is room right now; never blocks.
@@ -302,7 +305,7 @@ impl ThreadPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        bounded::try_submit(&self.registry, f)
+        self.registry.try_submit(f).map(AsyncResult::submitted)
     }
 
     /// Runs `f` on the pool once `delay` has passed (Python's
@@ -870,7 +873,7 @@ impl ThreadPool {
     /// assert_eq!(pool.apply(|| "still open"), Ok("still open"));
     /// ```
     pub fn wait_idle(&self) {
-        idle::wait_idle(&self.registry)
+        crate::core::idle::wait_idle(&self.registry)
     }
 
     /// Like [`wait_idle`](ThreadPool::wait_idle), giving up after
@@ -888,7 +891,7 @@ impl ThreadPool {
     /// assert!(pool.wait_idle_timeout(Duration::from_secs(10)));
     /// ```
     pub fn wait_idle_timeout(&self, timeout: Duration) -> bool {
-        idle::wait_idle_timeout(&self.registry, timeout)
+        crate::core::idle::wait_idle_timeout(&self.registry, timeout)
     }
 
     // ---- lifecycle -------------------------------------------------------------

@@ -25,12 +25,9 @@
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 use crate::core::job::JobRef;
-use crate::core::registry::Registry;
 use crate::core::sync::{lock, Mutex};
-use crate::handle::AsyncResult;
 
 struct Entry {
     priority: i32,
@@ -113,16 +110,4 @@ impl PriorityQueue {
             .map(|e| e.job)
             .collect()
     }
-}
-
-pub(crate) fn submit_with_priority<F, T>(
-    registry: &Arc<Registry>,
-    priority: i32,
-    f: F,
-) -> AsyncResult<T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    registry.submit_task(f, None, Some(priority))
 }

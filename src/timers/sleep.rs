@@ -138,7 +138,7 @@ impl Future for Sleep {
                 let alarm = Arc::new(Alarm {
                     fired: AtomicBool::new(false),
                     waker: Mutex::new(Some(cx.waker().clone())),
-                    pool: crate::future::task::Polling::pool(),
+                    pool: crate::core::live::Polling::pool(),
                 });
                 let ringer = alarm.clone();
                 let Some(timer) = timer() else {

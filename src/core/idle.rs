@@ -87,7 +87,7 @@ fn marks(registry: &Registry, except: Option<usize>) -> Option<Vec<u64>> {
 fn is_idle(registry: &Registry, except: Option<usize>) -> bool {
     // A live async task is not done, even while it is suspended (holding
     // no worker); the caller's own, if it is one, does not count.
-    let own = usize::from(crate::future::task::Polling::here(registry.id()));
+    let own = usize::from(crate::core::live::Polling::here(registry.id()));
     if registry.async_tasks.count() > own {
         return false;
     }
