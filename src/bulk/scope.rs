@@ -20,6 +20,7 @@ use crate::core::state::Claim;
 use crate::core::sync::{lock, AtomicUsize, Mutex, Ordering, Thread};
 use crate::core::waitable::Waitable;
 use crate::error::{payload_message, TaskError};
+use crate::handle::AsyncResult;
 
 /// A scope to spawn borrowing tasks in; see [`ThreadPool::scope`](crate::ThreadPool::scope).
 ///
@@ -113,8 +114,8 @@ where
 
 impl<F, T> Drop for ScopedJob<F, T> {
     fn drop(&mut self) {
-        // Drop what borrows from 'scope first, panics contained: nothing
-        // may stop the count from being given back at the end.
+        // Drop what borrows from 'scope, panics contained: nothing may stop
+        // the task from ending, which gives the count back.
         if let Some(f) = self.f.take() {
             // Never ran: cancelled by terminate, or refused by a closed pool.
             crate::core::panics::drop_reporting(self.registry.id(), f);
@@ -130,7 +131,9 @@ impl<F, T> Drop for ScopedJob<F, T> {
         }
         let slot = self.slot.take();
         crate::core::panics::drop_reporting(self.registry.id(), slot);
-        self.state.task_done();
+        // The count is given back by the erased task's done-callback (see
+        // `Scope::spawn`), not here: this runs inside the call that owns
+        // the job by value, where the job's borrows are still live.
     }
 }
 
@@ -176,19 +179,27 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         // (data pointer + vtable) is the same. The closure may borrow data
         // that lives for 'scope. `ThreadPool::scope` does not return or
         // unwind before `pending` is back to 0, and this task gives its
-        // count back (ScopedJob's Drop, last statement) only after its
-        // closure `f` and its result slot have been dropped, whether it ran
-        // or was dropped unrun (cancelled, refused). Dropping the emptied
-        // box afterwards touches no borrowed data. Leaking the task (never
-        // dropping it) would block the scope forever, never free borrowed
-        // memory under it; the pool never leaks a queued task.
+        // count back only in a done-callback of the erased task: the task
+        // ends (and runs its callbacks) only after the boxed closure has
+        // been consumed, by its call (which ran `f` and dropped the job,
+        // its slot included) or by being dropped unrun (cancelled,
+        // refused: the job's Drop drops `f` and the slot). So nothing that
+        // borrows from 'scope is live, nor held by a frame that owns it by
+        // value, when the scope may return: giving the count back from the
+        // job's own Drop, inside the call that owns the job, let the scope
+        // read its data while that call's borrow of it was still protected
+        // (found by Miri under Tree Borrows). Leaking the task (never ending
+        // it) would block the scope forever, never free borrowed memory
+        // under it; the pool never leaks a queued task.
         let task: Box<dyn FnOnce() + Send + 'static> = unsafe {
             std::mem::transmute::<
                 Box<dyn FnOnce() + Send + 'scope>,
                 Box<dyn FnOnce() + Send + 'static>,
             >(task)
         };
-        drop(self.registry.submit(task));
+        let erased = AsyncResult::submitted(self.registry.submit(task));
+        let state = self.state.clone();
+        erased.add_done_callback(move |_| state.task_done());
         ScopedHandle {
             slot,
             state: self.state.clone(),
