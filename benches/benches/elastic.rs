@@ -293,6 +293,29 @@ fn cpu_time_us() -> f64 {
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
+/// Threads of this process (Linux), or 0 where /proc is not there.
+fn os_threads() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
+}
+
+/// Waits until the process's thread count has not changed for 50 ms, at
+/// most 5 s.
+fn settle_threads() {
+    let start = Instant::now();
+    let mut last = os_threads();
+    let mut stable_since = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(5));
+        let now = os_threads();
+        if now != last {
+            last = now;
+            stable_since = Instant::now();
+        } else if stable_since.elapsed() >= Duration::from_millis(50) {
+            return;
+        }
+    }
+}
+
 fn e3(reps: usize) {
     println!("\nE3 idle: after a burst on max_threads(128), keep_alive 200 ms");
     println!("| min_threads | threads after the burst | after keep-alive | shrink took | idle CPU µs/s (range) |");
@@ -322,6 +345,12 @@ fn e3(reps: usize) {
             }
             took.push(ms(done.elapsed()));
             after = pool.stats().threads;
+            // A retired worker leaves the count at its retire decision; its
+            // OS thread then still runs its exit path (thread-local
+            // destructors, unmapping its stack). Measure the pool at rest,
+            // not 128 thread exits: wait until the process's thread count
+            // has stopped falling (bounded).
+            settle_threads();
             let secs = 2.0;
             let c0 = cpu_time_us();
             std::thread::sleep(Duration::from_secs_f64(secs));
