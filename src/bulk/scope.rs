@@ -2,12 +2,14 @@
 //! stack, because the scope joins every task it spawned before it returns
 //! (as `std::thread::scope` and `rayon::scope` do).
 //!
-//! This is the one place the crate erases a lifetime: a task that borrows
-//! for `'scope` is queued as an ordinary `'static` task. It is sound
-//! because the scope counts its tasks and does not return (nor unwind)
-//! until each one has been dropped, whether it ran, was cancelled, or was
-//! refused by a closed pool; and a task gives its count back only after
-//! everything it borrowed (its closure and its result slot) is gone.
+//! One of the two places the crate erases a lifetime (the other is
+//! `ThreadPool::install`): a task that borrows for `'scope` is queued as an
+//! ordinary `'static` task. It is sound because the scope counts its tasks
+//! and does not return (nor unwind) until each one has ended, whether it
+//! ran, was cancelled, or was refused by a closed pool; and a task gives
+//! its count back only in a done-callback of its erased task, after
+//! everything it borrowed (its closure and its result slot) is gone and
+//! the call that ran it has returned (see `Scope::spawn`).
 
 use std::fmt;
 use std::marker::PhantomData;
