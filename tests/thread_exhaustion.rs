@@ -97,6 +97,10 @@ fn child() {
     let err = ThreadPool::new(2).unwrap_err();
     assert_eq!(err.kind(), BuildErrorKind::Spawn, "{err}");
     assert!(futurepool::try_global().is_err());
+    // `join` outside any pool, with no global pool to be had: it runs both
+    // closures here instead of panicking.
+    let local = [1u64, 2];
+    assert_eq!(futurepool::join(|| local[0], || local[1]), (1, 2));
 
     // The pool built before keeps working.
     assert_eq!(pool.submit(|| 1).get_timeout(LONG), Ok(1));

@@ -17,8 +17,9 @@ use crate::core::worker::WorkerCtx;
 /// is made on a worker. Called on any other thread, `join` runs on the
 /// [`global`](crate::global) pool (as
 /// [`ThreadPool::install`](crate::ThreadPool::install) would) and blocks
-/// the caller until both are done; if that pool is closed, `a` and `b` run
-/// one after the other on the caller.
+/// the caller until both are done; if that pool is closed, or cannot be
+/// built (the OS refuses its threads), `a` and `b` run one after the other
+/// on the caller.
 ///
 /// [`AsyncResult::get`]: crate::AsyncResult::get
 ///
@@ -53,7 +54,10 @@ where
 {
     WorkerCtx::with_current(|ctx| match ctx {
         Some(ctx) => ctx.join(a, b),
-        None => crate::global().install(|| join_here(a, b)),
+        None => match crate::try_global() {
+            Ok(global) => global.install(|| join_here(a, b)),
+            Err(_) => crate::core::fork::one_after_the_other(a, b),
+        },
     })
 }
 
