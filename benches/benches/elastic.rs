@@ -27,6 +27,8 @@
 //! load from other processes spreads over all of them; each row gives the
 //! median and the range over the repetitions.
 
+mod common;
+use common::cpu_time_us;
 use std::hint::black_box;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -157,20 +159,25 @@ fn e1_python() -> Option<(f64, usize)> {
     Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
 }
 
+/// One empty row per system name.
+fn rows_named(names: &[&str]) -> Vec<Row> {
+    names
+        .iter()
+        .map(|n| Row {
+            name: n.to_string(),
+            samples: vec![],
+            threads: vec![],
+        })
+        .collect()
+}
+
 fn e1(reps: usize) {
-    let mut rows: Vec<Row> = [
+    let mut rows = rows_named(&[
         "futurepool max_threads(128)",
         "Python ThreadPoolExecutor(128)",
         "threadpool crate (128)",
         "tokio spawn_blocking (max 128)",
-    ]
-    .iter()
-    .map(|n| Row {
-        name: n.to_string(),
-        samples: vec![],
-        threads: vec![],
-    })
-    .collect();
+    ]);
     for _ in 0..reps {
         let runs: [Option<(f64, usize)>; 4] = [
             Some(e1_futurepool()),
@@ -251,18 +258,11 @@ fn e2(reps: usize) {
     let start = Instant::now();
     cpu_work();
     let one = ms(start.elapsed());
-    let mut rows: Vec<Row> = [
+    let mut rows = rows_named(&[
         "fixed pool of 2, with blocking(..)",
         "fixed pool of 2, without",
         "64 OS threads",
-    ]
-    .iter()
-    .map(|n| Row {
-        name: n.to_string(),
-        samples: vec![],
-        threads: vec![],
-    })
-    .collect();
+    ]);
     for _ in 0..reps {
         for (row, (t, n)) in rows
             .iter_mut()
@@ -280,18 +280,6 @@ fn e2(reps: usize) {
 }
 
 // ---------------------------------------------------------------- E3 ---
-
-fn cpu_time_us() -> f64 {
-    #[allow(unsafe_code)]
-    // SAFETY: getrusage only writes into the zeroed struct we own.
-    let ru = unsafe {
-        let mut ru: libc::rusage = std::mem::zeroed();
-        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, &mut ru), 0);
-        ru
-    };
-    let tv = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
-}
 
 /// Threads of this process (Linux), or 0 where /proc is not there.
 fn os_threads() -> usize {

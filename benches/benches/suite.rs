@@ -26,6 +26,8 @@
 //! docs/bench-results.json and redraws the plots with
 //! `scripts/plot_bench.py`.
 
+mod common;
+use common::cpu_time_us;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -658,18 +660,6 @@ fn per(t: Duration, n: usize) -> f64 {
 // -------------------------------------------------------------------- W5 ---
 
 const NONE: &str = "no pool";
-
-fn cpu_time_us() -> f64 {
-    #[allow(unsafe_code)]
-    // SAFETY: getrusage only writes into the zeroed struct we own.
-    let ru = unsafe {
-        let mut ru: libc::rusage = std::mem::zeroed();
-        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, &mut ru), 0);
-        ru
-    };
-    let tv = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
-}
 
 /// Child side of W5: one task, then CPU microseconds burnt per idle second.
 fn w5_child(system: &str, threads: usize, secs: f64) -> f64 {
