@@ -18,7 +18,7 @@ use crate::core::registry::Submitted;
 use crate::core::state::Phase;
 use crate::core::sync::lock_std;
 use crate::core::sync::Thread;
-use crate::core::wait::block;
+use crate::core::wait::{block, take_in_place};
 use crate::core::waitable::Waitable;
 use crate::error::TaskError;
 
@@ -323,6 +323,11 @@ impl<T: Send + 'static> AsyncResult<T> {
     /// runs the task in place if it has not started and hands its value
     /// straight back.
     fn take_until(&self, deadline: Option<Instant>) -> Option<Result<T, TaskError>> {
+        if self.completion().phase() == Phase::Pending {
+            if let Some(result) = take_in_place(&*self.task) {
+                return Some(result);
+            }
+        }
         let mut wait = WaitFor::new(&*self.task, true);
         loop {
             if !block(&wait, deadline) {
