@@ -17,7 +17,7 @@
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 
-use crate::core::state::{Abort, Claim, Phase, State};
+use crate::core::state::{Abort, Claim, Finish, Phase, Snapshot, State};
 use crate::core::sync::{current_thread, lock, AtomicBool, Mutex, MutexGuard, Ordering, Thread};
 use crate::error::TaskError;
 
@@ -48,7 +48,8 @@ impl Waiter {
 
 struct Slot<T> {
     result: Option<Result<T, TaskError>>,
-    /// Whoever waits or listens. Most tasks are collected without ever
+    /// Whoever waits or listens; whoever adds one sets WATCHED in the
+    /// state word first (`state.rs`). Most tasks are collected without ever
     /// blocking (the value is there, or the waiting worker runs the task
     /// itself), so this lives in its own allocation, made on first use: the
     /// task stays small (memory per queued task, copying it into its `Arc`)
@@ -212,9 +213,11 @@ impl<T> Completion<T> {
 
     /// [`finish`](Completion::finish) for a task run by the thread that is
     /// about to take its value (a `get` running its own task): the phase
-    /// change, the publication and the take in one locked step, the value
-    /// handed straight back instead of through the slot (which is left
-    /// empty, as after any take). Nobody else can want the value: the
+    /// change, the publication and the take in one step, the value handed
+    /// straight back instead of through the slot (which is left empty, as
+    /// after any take). That step is one compare-and-swap if nobody ever
+    /// watched the task, else it is taken under the slot's lock and wakes
+    /// the watchers. Nobody else can want the value: the
     /// handle is not `Clone`, and its holder is the one taking. With
     /// callbacks queued (they must see the value) it finishes normally and
     /// returns `None`; the caller then takes the value from the slot.
@@ -222,6 +225,11 @@ impl<T> Completion<T> {
         &self,
         result: Result<T, TaskError>,
     ) -> Option<Result<T, TaskError>> {
+        // Nobody ever watched the task (no waiter, callback or waker):
+        // one compare-and-swap, no lock (see `state.rs`).
+        if self.state.finish_unwatched(Phase::of(&result)) == Finish::Published {
+            return Some(result);
+        }
         let slot = lock(&self.slot);
         if slot.has_callbacks() {
             drop(slot);
@@ -301,7 +309,7 @@ impl<T> Completion<T> {
     /// published; otherwise later, on the thread that completes the task.
     pub(crate) fn add_callback(&self, callback: Callback<T>) {
         let mut slot = lock(&self.slot);
-        if !self.state.is_available() {
+        if !self.state.watch().is_available() {
             // Not published, or lent: whoever holds the result runs queued
             // callbacks before it publishes (or returns) the result.
             slot.watchers().callbacks.push(callback);
@@ -337,7 +345,7 @@ impl<T> Completion<T> {
     /// at most once.
     pub(crate) fn register(&self, waiter: Waiter, need_value: bool) -> bool {
         let mut slot = lock(&self.slot);
-        if self.met_locked(&slot, need_value) {
+        if self.met_locked(self.state.watch(), &slot, need_value) {
             return false;
         }
         let waiters = &mut slot.watchers().waiters;
@@ -392,13 +400,14 @@ impl<T> Completion<T> {
         met || (self.is_ready() && self.in_callbacks_here())
     }
 
-    fn met_locked(&self, slot: &Slot<T>, need_value: bool) -> bool {
+    /// [`met`](Completion::met) as `seen` says, with the slot's lock held.
+    fn met_locked(&self, seen: Snapshot, slot: &Slot<T>, need_value: bool) -> bool {
         let met = if need_value {
-            self.is_available()
+            seen.is_available()
         } else {
-            self.is_published()
+            seen.is_published()
         };
-        met || (self.is_ready() && slot.on_callback_thread())
+        met || (seen.is_ready() && slot.on_callback_thread())
     }
 
     /// Whether the current thread runs this (done) task's callbacks now.
@@ -418,7 +427,7 @@ impl<T> Completion<T> {
     /// waker is kept for the publication.
     pub(crate) fn poll_take(&self, waker: &Waker) -> Poll<Result<T, TaskError>> {
         let mut slot = lock(&self.slot);
-        if self.is_available() {
+        if self.state.watch().is_available() {
             return Poll::Ready(slot.result.take().unwrap_or(Err(TaskError::ResultTaken)));
         }
         let watchers = slot.watchers();

@@ -26,12 +26,28 @@
 //! * `pause` (RUNNING → PENDING) is a periodic task's step back to waiting
 //!   for its next run, so a cancel between runs is an ordinary `abort`.
 //!
-//! Two flag bits ride along, both changed only under the lock of the
-//! completion's slot (`completion.rs`): PUBLISHED, the final result (or its
-//! absence, once taken) is in the slot and every callback registered
-//! before has run; LENT, the result is out of the slot, lent to a thread
-//! running a late callback. A final phase is *ready*; a ready result that
-//! is published and not lent is *available* to take.
+//! Three flag bits ride along, set only under the lock of the
+//! completion's slot (`completion.rs`), with one exception below:
+//! PUBLISHED, the final result (or its absence, once taken) is in the slot
+//! and every callback registered before has run; LENT, the result is out
+//! of the slot, lent to a thread running a late callback; WATCHED, someone
+//! registered with the slot (a waiting thread, a callback, a waker) at
+//! least once. A final phase is *ready*; a ready result that is published
+//! and not lent is *available* to take.
+//!
+//! The exception is [`finish_unwatched`](State::finish_unwatched): the
+//! owner of a running task that nobody ever watched, about to take its
+//! value itself (a `get` that ran its own task), moves it from RUNNING to
+//! its final phase and PUBLISHED in one compare-and-swap, without the lock:
+//! there is nobody to wake and no callback to run, and the value never
+//! enters the slot. This is safe against a thread that starts watching at
+//! the same moment because [`watch`](State::watch) sets WATCHED with one
+//! read-modify-write of the same word and reads what it replaced: either
+//! the swap came first, and the watcher sees the task published (it does
+//! not wait; a late callback finds the value taken, as after any `get`),
+//! or the watch came first, and the swap fails (the word is no longer
+//! plain RUNNING), so the owner takes the locked path, which wakes it.
+//! Every other transition keeps the flags it finds.
 
 use crate::core::sync::{AtomicU8, Ordering};
 use crate::error::TaskError;
@@ -44,6 +60,7 @@ const CANCELLED: u8 = 4;
 const PHASE: u8 = 0b0111;
 const PUBLISHED: u8 = 0b1000;
 const LENT: u8 = 0b1_0000;
+const WATCHED: u8 = 0b10_0000;
 
 /// Where a task is in its life (the state word without its flags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +146,40 @@ pub(crate) enum Abort {
     TooLate,
 }
 
+/// The answer to [`State::finish_unwatched`].
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Finish {
+    /// Finished and published: the owner keeps the outcome.
+    Published,
+    /// Someone watches the task: nothing changed; finish under the lock.
+    Watched,
+}
+
+/// The state word as one read saw it (see [`State::watch`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Snapshot(u8);
+
+impl Snapshot {
+    /// Final: finished, panicked, cancelled or refused.
+    #[inline]
+    pub(crate) fn is_ready(self) -> bool {
+        Phase::from_bits(self.0).is_final()
+    }
+
+    /// Published: callbacks registered before completion have run.
+    #[inline]
+    pub(crate) fn is_published(self) -> bool {
+        self.0 & PUBLISHED != 0
+    }
+
+    /// Published and not lent: the value can be taken now.
+    #[inline]
+    pub(crate) fn is_available(self) -> bool {
+        self.0 & (PUBLISHED | LENT) == PUBLISHED
+    }
+}
+
 /// The state word of one task's outcome (see the module docs).
 pub(crate) struct State(AtomicU8);
 
@@ -155,32 +206,56 @@ impl State {
         Phase::from_bits(self.load())
     }
 
+    /// The word as it is now.
+    #[inline]
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        Snapshot(self.load())
+    }
+
     /// Final: finished, panicked, cancelled or refused (callbacks may
     /// still be running).
     #[inline]
     pub(crate) fn is_ready(&self) -> bool {
-        self.phase().is_final()
+        self.snapshot().is_ready()
     }
 
     /// Published: callbacks registered before completion have run.
     #[inline]
     pub(crate) fn is_published(&self) -> bool {
-        self.load() & PUBLISHED != 0
+        self.snapshot().is_published()
     }
 
     /// Published and not lent: the value can be taken now.
     #[inline]
     pub(crate) fn is_available(&self) -> bool {
-        self.load() & (PUBLISHED | LENT) == PUBLISHED
+        self.snapshot().is_available()
     }
 
-    /// PENDING → `to`, by compare-and-swap. SeqCst, so a claim and the
-    /// terminated check that follows it are ordered against `terminate()`
-    /// (see `job.rs`); on x86 and ARMv8 this costs nothing over AcqRel.
+    /// Moves the phase from `from` to `to`, keeping the flags, by
+    /// compare-and-swap; false if the phase was not `from`. SeqCst, so a
+    /// claim and the terminated check that follows it are ordered against
+    /// `terminate()` (see `job.rs`); on x86 and ARMv8 this costs nothing
+    /// over AcqRel. The first attempt assumes no flag is set (the common
+    /// case), so it needs no load first.
+    #[inline]
+    fn move_phase(&self, from: Phase, to: Phase) -> bool {
+        let mut current = from.bits();
+        loop {
+            let next = (current & !PHASE) | to.bits();
+            match self
+                .0
+                .compare_exchange(current, next, Ordering::SeqCst, Ordering::Acquire)
+            {
+                Ok(_) => return true,
+                Err(actual) if actual & PHASE == from.bits() => current = actual,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// PENDING → `to`.
     fn leave_pending(&self, to: Phase) -> bool {
-        self.0
-            .compare_exchange(PENDING, to.bits(), Ordering::SeqCst, Ordering::Acquire)
-            .is_ok()
+        self.move_phase(Phase::Pending, to)
     }
 
     /// PENDING → RUNNING: the winner owns the closure and the outcome.
@@ -214,19 +289,39 @@ impl State {
     /// RUNNING → `to` (a final phase), by the owner of the running task.
     pub(crate) fn finish(&self, to: Phase) {
         debug_assert!(to.is_final());
-        let moved = self
-            .0
-            .compare_exchange(RUNNING, to.bits(), Ordering::SeqCst, Ordering::Acquire)
-            .is_ok();
+        let moved = self.move_phase(Phase::Running, to);
         debug_assert!(moved, "finish() on a task that was not running");
+    }
+
+    /// RUNNING → `to` and PUBLISHED at once, without the slot's lock, if
+    /// nobody ever watched the task (see the module docs): the owner of
+    /// the running task keeps the outcome. [`Finish::Watched`] if someone
+    /// did: nothing changed, and the owner finishes under the lock.
+    #[inline]
+    pub(crate) fn finish_unwatched(&self, to: Phase) -> Finish {
+        debug_assert!(to.is_final());
+        match self.0.compare_exchange(
+            RUNNING,
+            to.bits() | PUBLISHED,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => Finish::Published,
+            Err(_) => Finish::Watched,
+        }
+    }
+
+    /// Sets WATCHED (slot's lock held) and returns the word as it was, as
+    /// a [`Snapshot`] to decide from whether the watcher must wait: read
+    /// by the same read-modify-write, so it is ordered against
+    /// [`finish_unwatched`](State::finish_unwatched) (see the module docs).
+    pub(crate) fn watch(&self) -> Snapshot {
+        Snapshot(self.0.fetch_or(WATCHED, Ordering::AcqRel))
     }
 
     /// RUNNING → PENDING, by the owner of a periodic task's run.
     pub(crate) fn pause(&self) {
-        let moved = self
-            .0
-            .compare_exchange(RUNNING, PENDING, Ordering::SeqCst, Ordering::Acquire)
-            .is_ok();
+        let moved = self.move_phase(Phase::Running, Phase::Pending);
         debug_assert!(moved, "pause() on a task that was not running");
     }
 
@@ -246,8 +341,10 @@ impl State {
     /// else moves a RUNNING task, so one store is the whole step.
     pub(crate) fn finish_published(&self, to: Phase) {
         debug_assert!(to.is_final());
-        debug_assert_eq!(self.0.load(Ordering::Relaxed), RUNNING);
-        self.0.store(to.bits() | PUBLISHED, Ordering::Release);
+        let state = self.0.load(Ordering::Relaxed);
+        debug_assert_eq!(state & PHASE, RUNNING);
+        self.0
+            .store((state & !PHASE) | to.bits() | PUBLISHED, Ordering::Release);
     }
 
     /// Marks the published result as lent out of the slot (slot's lock

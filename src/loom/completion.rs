@@ -1,7 +1,8 @@
 //! loom models of a task's state word and outcome: exactly one of run and
 //! cancel wins, waiters never sleep through a publication, callbacks run
 //! exactly once, late callbacks and takers share the value, timed-out
-//! waiters deregister, a dropped handle drops the value once.
+//! waiters deregister, a dropped handle drops the value once, and the
+//! unlocked finish of a `get` that runs its own task strands no watcher.
 
 use std::sync::Arc;
 
@@ -220,5 +221,73 @@ fn loom_handle_dropped_while_the_task_completes_drops_the_value_once() {
         drop(c);
         runner.join().unwrap();
         assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped exactly once");
+    });
+}
+
+// ---- a `get` that runs its own task: the unlocked finish vs watchers ----
+
+#[test]
+fn loom_unlocked_finish_never_strands_a_waiter_that_comes_at_once() {
+    model(|| {
+        let c = Arc::new(Completion::<u32>::new());
+        assert_eq!(c.claim(), Claim::Won);
+        let waiter = {
+            let c = c.clone();
+            thread::spawn(move || loop {
+                if c.met(false) {
+                    break;
+                }
+                if c.register(Waiter::Thread(thread::current()), false) {
+                    thread::park();
+                }
+            })
+        };
+        // The owner takes its value whichever way it went: unlocked (the
+        // waiter had not watched yet) or locked (it wakes the waiter).
+        assert_eq!(c.finish_and_take(Ok(9)), Some(Ok(9)));
+        // If the waiter could sleep through the finish, loom reports a
+        // deadlock here.
+        waiter.join().unwrap();
+        assert!(c.is_published());
+        assert_eq!(c.try_take(), Some(Err(TaskError::ResultTaken)));
+    });
+}
+
+#[test]
+fn loom_unlocked_finish_and_a_callback_added_at_once_share_the_value_once() {
+    model(|| {
+        let c = Arc::new(Completion::<u32>::new());
+        let seen = Arc::new(AtomicUsize::new(0));
+        assert_eq!(c.claim(), Claim::Won);
+        let adder = {
+            let (c, seen) = (c.clone(), seen.clone());
+            thread::spawn(move || {
+                c.add_callback(Box::new(move |r| {
+                    let v = match r {
+                        Ok(9) => 1,
+                        Err(TaskError::ResultTaken) => 2,
+                        _ => 100,
+                    };
+                    seen.fetch_add(v, Ordering::SeqCst);
+                }));
+            })
+        };
+        let taken = c.finish_and_take(Ok(9));
+        adder.join().unwrap();
+        park_until_published(&c);
+        match taken {
+            // Unlocked, or locked before the callback came: the callback
+            // ran late and found the value taken.
+            Some(value) => {
+                assert_eq!(value, Ok(9));
+                assert_eq!(seen.load(Ordering::SeqCst), 2);
+            }
+            // The callback was queued first: it saw the value, which then
+            // went to the slot for the taker.
+            None => {
+                assert_eq!(seen.load(Ordering::SeqCst), 1);
+                assert_eq!(c.try_take(), Some(Ok(9)));
+            }
+        }
     });
 }
