@@ -34,6 +34,7 @@
 //! `docs/async.md`.
 
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering as StdOrdering};
@@ -158,7 +159,7 @@ struct AsyncTask<T, F> {
     cancel_requested: AtomicBool,
     /// Taken exactly once: by the poll that returns Ready (or panics), by
     /// a cancellation, or by the task's drop.
-    future: Mutex<Option<Pin<Box<F>>>>,
+    future: Mutex<FutureCell<F>>,
     /// What the task's [`AsyncResult`] holds: the outcome.
     handle: Arc<AsyncHandle<T>>,
     /// Weak: a queued task must not keep its pool's queues alive (the
@@ -185,8 +186,7 @@ where
         // the workers, which wait for the live list to empty.
         let release = || {
             self.retire();
-            let future = lock(&self.future).take();
-            crate::core::panics::drop_reporting(self.completion().pool(), future);
+            self.drop_future_reporting();
         };
         self.completion().abort(error, release) == Abort::Won
     }
@@ -232,17 +232,17 @@ where
         let waker = Waker::from(self.clone());
         let mut cx = Context::from_waker(&waker);
         let mut slot = lock(&self.future);
-        let Some(future) = slot.as_mut() else {
-            // Unreachable: the future is taken only when the task ends.
-            drop(slot);
-            return self.stop(TaskError::Cancelled);
-        };
         let polled = {
             let _polling = Polling::enter(self.completion().pool());
-            catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)))
+            catch_unwind(AssertUnwindSafe(|| slot.poll(&mut cx)))
         };
         match polled {
-            Ok(Poll::Pending) => {
+            Ok(None) => {
+                // Unreachable: the future is dropped only when the task ends.
+                drop(slot);
+                self.stop(TaskError::Cancelled)
+            }
+            Ok(Some(Poll::Pending)) => {
                 drop(slot);
                 drop(waker);
                 if self.cancel_requested.load(StdOrdering::SeqCst) {
@@ -252,19 +252,19 @@ where
                 }
                 Outcome::Skipped
             }
-            Ok(Poll::Ready(value)) => {
-                let future = slot.take();
-                drop(slot);
+            Ok(Some(Poll::Ready(value))) => {
                 // The value is already made: a panicking destructor now
                 // cannot take it back.
-                crate::core::panics::drop_reporting(self.completion().pool(), future);
+                let dropped = slot.drop_future();
+                drop(slot);
+                self.report(dropped);
                 self.end(Ok(value));
                 Outcome::Completed
             }
             Err(payload) => {
-                let future = slot.take();
+                let dropped = slot.drop_future();
                 drop(slot);
-                crate::core::panics::drop_reporting(self.completion().pool(), future);
+                self.report(dropped);
                 self.end(Err(TaskError::Panicked(payload)));
                 Outcome::Panicked
             }
@@ -275,7 +275,7 @@ where
     /// the future here (a panic in its destructor is reported instead).
     /// Returns what the statistics count for it.
     fn stop(&self, error: TaskError) -> Outcome {
-        let error = match drop_future(lock(&self.future).take()) {
+        let error = match self.drop_future() {
             Some(payload) => TaskError::Panicked(payload),
             None => error,
         };
@@ -300,6 +300,25 @@ where
     /// Takes the task off its pool's live list (exactly once, by whoever
     /// moved its completion into a final phase); the last one out lets
     /// the workers of a closed pool exit.
+    /// Drops the future where it lies (see [`FutureCell`]), if it is still
+    /// there; a panic in its `Drop` is caught and returned.
+    fn drop_future(&self) -> Option<Payload> {
+        lock(&self.future).drop_future()
+    }
+
+    /// [`drop_future`](AsyncTask::drop_future), the panic reported.
+    fn drop_future_reporting(&self) {
+        let dropped = self.drop_future();
+        self.report(dropped);
+    }
+
+    /// Reports the panic of a `Drop` the pool ran, if there was one.
+    fn report(&self, dropped: Option<Payload>) {
+        if let Some(payload) = dropped {
+            crate::core::panics::report(self.completion().pool(), payload);
+        }
+    }
+
     fn retire(&self) {
         if let Some(registry) = self.registry.upgrade() {
             leave_live(&registry, self.slot);
@@ -318,8 +337,69 @@ fn leave_live(registry: &Registry, slot: SlotId) {
 }
 
 /// Drops a future, catching a panic in its destructor.
-fn drop_future<F>(future: Option<F>) -> Option<Box<dyn std::any::Any + Send>> {
-    catch_unwind(AssertUnwindSafe(move || drop(future))).err()
+/// A panic payload.
+type Payload = Box<dyn std::any::Any + Send>;
+
+/// An async task's future, kept inline in the task rather than in a box of
+/// its own (one allocation less per task; see docs/performance.md) and
+/// pinned there. Pinning in place is sound because the cell never moves:
+/// it lives inside the task's `Arc` allocation, behind a mutex that holds
+/// it inline, and nothing moves it out (there is no `take`); the future is
+/// dropped where it lies, by [`drop_future`](FutureCell::drop_future) or
+/// by the cell's own `Drop` when the task is freed, before the memory can
+/// be reused (`Pin`'s drop guarantee).
+struct FutureCell<F> {
+    future: ManuallyDrop<F>,
+    /// The future is there (not dropped yet).
+    live: bool,
+}
+
+impl<F: Future> FutureCell<F> {
+    fn new(future: F) -> Self {
+        FutureCell {
+            future: ManuallyDrop::new(future),
+            live: true,
+        }
+    }
+
+    /// Polls the future once; `None` if it was already dropped.
+    fn poll(&mut self, cx: &mut Context<'_>) -> Option<Poll<F::Output>> {
+        if !self.live {
+            return None;
+        }
+        #[allow(unsafe_code)]
+        // SAFETY: the future is pinned where it lies: the cell never moves
+        // and the future is never moved out of it (see the type's docs).
+        let future = unsafe { Pin::new_unchecked(&mut *self.future) };
+        Some(future.poll(cx))
+    }
+}
+
+impl<F> FutureCell<F> {
+    /// Drops the future in place if it is still there; a panic in its
+    /// `Drop` is caught and returned (the future counts as dropped then:
+    /// it is never dropped twice).
+    fn drop_future(&mut self) -> Option<Payload> {
+        if !std::mem::replace(&mut self.live, false) {
+            return None;
+        }
+        let future = &mut self.future;
+        #[allow(unsafe_code)]
+        // SAFETY: `live` was true, so the future has not been dropped, and
+        // it is now false, so it never will be again, not even if this
+        // drop unwinds.
+        catch_unwind(AssertUnwindSafe(|| unsafe { ManuallyDrop::drop(future) })).err()
+    }
+}
+
+impl<F> Drop for FutureCell<F> {
+    fn drop(&mut self) {
+        if let Some(payload) = self.drop_future() {
+            // Dropped with the task: nobody left to tell but the default
+            // hook, which has printed it.
+            crate::core::panics::forget_payload(payload);
+        }
+    }
 }
 
 impl<T, F> Job for AsyncTask<T, F>
@@ -427,8 +507,7 @@ impl<T, F> Drop for AsyncTask<T, F> {
                 .cancelled_elsewhere
                 .fetch_add(1, StdOrdering::Relaxed);
         }
-        let future = lock(&self.future).take();
-        let error = match drop_future(future) {
+        let error = match lock(&self.future).drop_future() {
             Some(payload) => TaskError::Panicked(payload),
             None => TaskError::Cancelled,
         };
@@ -495,7 +574,7 @@ where
         crate::core::panics::drop_reporting(registry.id(), future);
         return AsyncResult::failed(TaskError::PoolClosed);
     }
-    // Three allocations: the task, its handle, the boxed future. The
+    // Two allocations: the task (with the future inline) and its handle. The
     // handle's and the live list's references to the task are weak, made
     // before the task exists.
     let task = Arc::new_cyclic(|me: &Weak<AsyncTask<F::Output, F>>| {
@@ -504,7 +583,7 @@ where
         AsyncTask {
             sched: PollState::new_scheduled(),
             cancel_requested: AtomicBool::new(false),
-            future: Mutex::new(Some(Box::pin(future))),
+            future: Mutex::new(FutureCell::new(future)),
             handle: Arc::new(AsyncHandle {
                 completion: Completion::new_in(registry.id()),
                 task: control,
@@ -520,4 +599,114 @@ where
         task.abort_unstarted(TaskError::PoolClosed);
     }
     handle
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    //! The future kept inline and pinned in its task (`FutureCell`): run
+    //! under Miri by CI, which checks the pinning and the in-place drops.
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::{Context, Poll};
+    use std::time::Duration;
+
+    use crate::{TaskError, ThreadPool};
+
+    const LONG: Duration = Duration::from_secs(20);
+
+    /// Pending until the flag is set (polled again by any wake).
+    struct Gate(Arc<AtomicUsize>);
+
+    impl Future for Gate {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.0.load(Ordering::SeqCst) != 0 {
+                Poll::Ready(())
+            } else {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Counts its drops; panics in `Drop` when asked to.
+    struct Counted(Arc<AtomicUsize>, bool);
+
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            if self.1 {
+                panic!("a future's capture panics on drop");
+            }
+        }
+    }
+
+    /// A future that borrows its own state across a suspension point (it
+    /// is self-referential): it must stay where it was first polled.
+    #[test]
+    fn a_self_referential_future_runs_pinned_in_its_task() {
+        let pool = ThreadPool::new(2).unwrap();
+        let open = Arc::new(AtomicUsize::new(0));
+        let gate = Gate(open.clone());
+        let handle = pool.spawn_async(async move {
+            let data = [1u64, 2, 3, 4];
+            let view = &data[1..];
+            gate.await;
+            view.iter().sum::<u64>()
+        });
+        open.store(1, Ordering::SeqCst);
+        assert_eq!(handle.get_timeout(LONG), Ok(9));
+    }
+
+    /// The future is dropped exactly once, where it lies, whichever way
+    /// its task ends: finished, panicked, cancelled while suspended, or
+    /// with a capture whose `Drop` panics after the value was made.
+    #[test]
+    fn the_future_is_dropped_once_however_its_task_ends() {
+        let pool = ThreadPool::new(2).unwrap();
+        let drops = Arc::new(AtomicUsize::new(0));
+
+        let guard = Counted(drops.clone(), false);
+        let finished = pool.spawn_async(async move {
+            let _guard = guard;
+            5
+        });
+        assert_eq!(finished.get_timeout(LONG), Ok(5));
+
+        let guard = Counted(drops.clone(), false);
+        let panicked = pool.spawn_async(async move {
+            let _guard = guard;
+            panic!("the future panics");
+        });
+        assert!(matches!(
+            panicked.get_timeout(LONG),
+            Err(TaskError::Panicked(_))
+        ));
+
+        let guard = Counted(drops.clone(), false);
+        let never = Gate(Arc::new(AtomicUsize::new(0)));
+        let suspended = pool.spawn_async(async move {
+            let _guard = guard;
+            never.await;
+        });
+        assert!(suspended.cancel());
+        assert_eq!(suspended.get_timeout(LONG), Err(TaskError::Cancelled));
+
+        // Ready at once, its field dropped only with the future itself.
+        struct ReadyHolding(Counted);
+        impl Future for ReadyHolding {
+            type Output = u32;
+            fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<u32> {
+                Poll::Ready(7)
+            }
+        }
+        let bad_drop = pool.spawn_async(ReadyHolding(Counted(drops.clone(), true)));
+        // The value was made before the future's drop panicked: it stands.
+        assert_eq!(bad_drop.get_timeout(LONG), Ok(7));
+
+        pool.join();
+        assert_eq!(drops.load(Ordering::SeqCst), 4);
+    }
 }
