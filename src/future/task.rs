@@ -695,14 +695,18 @@ mod tests {
         assert_eq!(suspended.get_timeout(LONG), Err(TaskError::Cancelled));
 
         // Ready at once, its field dropped only with the future itself.
-        struct ReadyHolding(Counted);
+        struct ReadyHolding {
+            _guard: Counted,
+        }
         impl Future for ReadyHolding {
             type Output = u32;
             fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<u32> {
                 Poll::Ready(7)
             }
         }
-        let bad_drop = pool.spawn_async(ReadyHolding(Counted(drops.clone(), true)));
+        let bad_drop = pool.spawn_async(ReadyHolding {
+            _guard: Counted(drops.clone(), true),
+        });
         // The value was made before the future's drop panicked: it stands.
         assert_eq!(bad_drop.get_timeout(LONG), Ok(7));
 
