@@ -323,7 +323,15 @@ impl<T: Send + 'static> AsyncResult<T> {
     /// runs the task in place if it has not started and hands its value
     /// straight back.
     fn take_until(&self, deadline: Option<Instant>) -> Option<Result<T, TaskError>> {
-        if self.completion().phase() == Phase::Pending {
+        // The two common cases first, without building a wait: the value
+        // is there (a task collected after it finished), or this is a
+        // worker that can run the task right here.
+        let completion = self.completion();
+        if completion.is_available() {
+            if let Some(result) = completion.try_take() {
+                return Some(result);
+            }
+        } else if completion.phase() == Phase::Pending {
             if let Some(result) = take_in_place(&*self.task) {
                 return Some(result);
             }
