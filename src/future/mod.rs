@@ -1,6 +1,8 @@
-//! Async: futures run as pool tasks (`task.rs`: the poll state machine,
-//! wakers, and the pool's list of live async tasks) and `block_on`
+//! Async: futures run as pool tasks (`task.rs`: the poll state machine
+//! and the pool's list of live async tasks; `waker.rs`: their wakers) and
+//! `block_on`
 //! (`block_on.rs`), a future run on the calling thread.
 
 pub(crate) mod block_on;
 pub(crate) mod task;
+pub(crate) mod waker;

@@ -39,7 +39,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering as StdOrdering};
 use std::sync::{Arc, Weak};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Wake};
 
 use crate::core::completion::Completion;
 use crate::core::counters::Outcome;
@@ -49,6 +49,7 @@ use crate::core::registry::Registry;
 use crate::core::state::{Abort, Claim, Phase};
 use crate::core::sync::{lock, AtomicU8, Mutex, Ordering};
 use crate::error::TaskError;
+use crate::future::waker::WakerRef;
 use crate::handle::AsyncResult;
 
 /// Not queued, not running: waiting for a wake.
@@ -229,7 +230,8 @@ where
     /// task's outcome if this poll ended it, else nothing (`Skipped`), so
     /// a task counts once however many polls it takes.
     fn poll_once(self: &Arc<Self>) -> Outcome {
-        let waker = Waker::from(self.clone());
+        // Borrows this entry's reference: no count change per poll.
+        let waker = WakerRef::new(self);
         let mut cx = Context::from_waker(&waker);
         let mut slot = lock(&self.future);
         let polled = {
@@ -244,7 +246,6 @@ where
             }
             Ok(Some(Poll::Pending)) => {
                 drop(slot);
-                drop(waker);
                 if self.cancel_requested.load(StdOrdering::SeqCst) {
                     return self.stop(TaskError::Cancelled);
                 } else if self.sched.suspend() {
