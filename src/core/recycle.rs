@@ -11,7 +11,7 @@
 //! The algorithm:
 //!
 //! * A block is the count followed by the value ([`RcBox`]). Its layout
-//!   picks a size class: 64, 128, 192 or 256 bytes, aligned to 16. A
+//!   picks a size class: 16, 32, 48 ... 256 bytes, aligned to 16. A
 //!   bigger or more aligned block is not recycled: it comes from and goes
 //!   back to the global allocator, with its own layout.
 //! * Each thread has one free list per class (a thread-local [`Lists`]):
@@ -50,20 +50,25 @@ use std::ops::Deref;
 use std::ptr::NonNull;
 use std::sync::atomic::{fence, AtomicUsize, Ordering};
 
-/// The size step of the classes and their alignment.
-const CLASS_SIZE: usize = 64;
+/// The size step of the classes and their alignment: the step of glibc's
+/// chunk sizes, so that a block takes the malloc chunk its value would
+/// (a plain task of a small closure returning a word is 80 bytes, a
+/// 96-byte chunk, as it was in an `Arc`): memory per queued task does
+/// not grow.
+const CLASS_SIZE: usize = 16;
 const CLASS_ALIGN: usize = 16;
-/// Classes of 64, 128, 192 and 256 bytes. A plain task of a small closure
-/// returning a word takes the second (its completion is about 100 bytes).
-const CLASSES: usize = 4;
+/// Classes of 16, 32, ... 256 bytes.
+const CLASSES: usize = 16;
 /// How many free blocks a thread keeps per class. Nested tasks free their
-/// blocks in stack order, so the depth of nesting a thread reuses without
-/// the allocator is this many tasks; 64 covers the recursive benchmarks
-/// (depth 24 to 30) with room for handles dropped in batches, and costs
-/// at most 40 KiB per thread (64 × (64 + 128 + 192 + 256) bytes). On the
-/// nested fib(24) benchmark (one thread), keeping 8 left about 10% of the
-/// blocks to the allocator; 64 and 256 measured the same.
-const KEEP: usize = 64;
+/// blocks in stack order, so a thread reuses without the allocator as many
+/// tasks as its nesting is deep, up to this. Measured on the nested
+/// fib(24) benchmark (one thread, callgrind): keeping 8 still spent about
+/// 4.5 times the instructions of keeping 16 in malloc and free, and 16, 32
+/// and 128 measured the same (every task's block recycled). 32 leaves room for deeper
+/// nesting and for handles dropped in batches, and bounds what a thread
+/// keeps: 32 blocks of one task size (3 KiB for plain tasks of a small
+/// closure), 68 KiB if every class were full.
+const KEEP: usize = 32;
 
 /// The block behind a [`Recycled`]: the count, then the value.
 #[repr(C)]
@@ -241,52 +246,55 @@ struct FreeBlock {
     next: Option<NonNull<FreeBlock>>,
 }
 
-/// A thread's free lists, one per class (see the module docs).
-struct Lists {
-    heads: [Cell<Option<NonNull<FreeBlock>>>; CLASSES],
-    lens: [Cell<usize>; CLASSES],
+/// One free list: its head and length.
+struct List {
+    head: Cell<Option<NonNull<FreeBlock>>>,
+    len: Cell<usize>,
 }
+
+/// A thread's free lists, one per class (see the module docs).
+struct Lists([List; CLASSES]);
 
 impl Lists {
     const fn new() -> Self {
-        // Written out: `[Cell::new(None); CLASSES]` needs Copy.
-        Lists {
-            heads: [
-                Cell::new(None),
-                Cell::new(None),
-                Cell::new(None),
-                Cell::new(None),
-            ],
-            lens: [Cell::new(0), Cell::new(0), Cell::new(0), Cell::new(0)],
-        }
+        // A constant, so that the array can repeat it (List is not Copy);
+        // each element is a fresh copy of it, never shared.
+        #[allow(clippy::declare_interior_mutable_const)]
+        const EMPTY: List = List {
+            head: Cell::new(None),
+            len: Cell::new(0),
+        };
+        Lists([EMPTY; CLASSES])
     }
 
     fn pop(&self, class: usize) -> Option<NonNull<u8>> {
-        let head = self.heads[class].get()?;
+        let list = &self.0[class];
+        let head = list.head.get()?;
         // SAFETY: a block on the list is this list's alone, and its first
         // word was written by `push` (`FreeBlock` fits any class block).
         let next = unsafe { head.as_ptr().read().next };
-        self.heads[class].set(next);
-        self.lens[class].set(self.lens[class].get() - 1);
+        list.head.set(next);
+        list.len.set(list.len.get() - 1);
         Some(head.cast())
     }
 
     /// Keeps `block` (of `class`); false if the list is full.
     fn push(&self, class: usize, block: NonNull<u8>) -> bool {
-        let len = self.lens[class].get();
+        let list = &self.0[class];
+        let len = list.len.get();
         if len >= KEEP {
             return false;
         }
         let block = block.cast::<FreeBlock>();
         // SAFETY: the block is free and ours (the caller's promise), at
-        // least 64 bytes aligned to 16: room for a `FreeBlock`.
+        // least 16 bytes aligned to 16: room for a `FreeBlock`.
         unsafe {
             block.as_ptr().write(FreeBlock {
-                next: self.heads[class].get(),
-            });
-        }
-        self.heads[class].set(Some(block));
-        self.lens[class].set(len + 1);
+                next: list.head.get(),
+            })
+        };
+        list.head.set(Some(block));
+        list.len.set(len + 1);
         true
     }
 }
@@ -369,7 +377,7 @@ unsafe fn free_block(block: NonNull<u8>, layout: Layout) {
 /// lists are destroyed (tests).
 #[cfg(test)]
 fn kept(class: usize) -> Option<usize> {
-    LISTS.try_with(|lists| lists.lens[class].get()).ok()
+    LISTS.try_with(|lists| lists.0[class].len.get()).ok()
 }
 
 /// How many free blocks this thread keeps, all classes (tests).
@@ -411,9 +419,10 @@ mod tests {
     fn classes_cover_up_to_256_bytes_aligned_to_16() {
         let l = |size, align| Layout::from_size_align(size, align).unwrap();
         assert_eq!(class_of(l(8, 8)), Some(0));
-        assert_eq!(class_of(l(64, 16)), Some(0));
-        assert_eq!(class_of(l(65, 8)), Some(1));
-        assert_eq!(class_of(l(256, 16)), Some(3));
+        assert_eq!(class_of(l(16, 16)), Some(0));
+        assert_eq!(class_of(l(17, 8)), Some(1));
+        assert_eq!(class_of(l(80, 8)), Some(4));
+        assert_eq!(class_of(l(256, 16)), Some(15));
         assert_eq!(class_of(l(257, 8)), None);
         assert_eq!(class_of(l(64, 32)), None);
         for class in 0..CLASSES {
@@ -453,17 +462,17 @@ mod tests {
             let drops = Arc::new(AtomicUsize::new(0));
             let a = Recycled::new(Counted::<100>::new(&drops));
             let class = class_of(Layout::new::<RcBox<Counted<100>>>()).unwrap();
-            assert_eq!(class, 1);
+            assert_eq!(class_of(Layout::new::<RcBox<[u64; 14]>>()), Some(class));
             let kept_before = kept(class).unwrap();
             let at = addr(&a);
             drop(a);
             assert_eq!(drops.load(Ordering::SeqCst), 1);
             assert_eq!(kept(class), Some(kept_before + 1));
             // Another type of the same class gets the same block.
-            let b = Recycled::new([7u64; 12]);
+            let b = Recycled::new([7u64; 14]);
             assert_eq!(addr(&b), at);
             assert_eq!(Recycled::count(&b), 1);
-            assert_eq!(*b, [7u64; 12]);
+            assert_eq!(*b, [7u64; 14]);
             assert_eq!(kept(class), Some(kept_before));
         })
         .join()
