@@ -480,10 +480,9 @@ mod size_tests {
         let tokened = size_of_task::<_, Tokened>(&f);
         eprintln!("Task<u64, 8-byte closure>: plain {plain} B, with token {tokened} B");
         assert!(plain < tokened, "plain {plain} B, tokened {tokened} B");
-        // With its 8-byte count, 80 bytes: a 128-byte recycled block
-        // (`core/recycle.rs`), within a 96-byte malloc chunk when the
-        // thread keeps no free block. Grown by a field, it takes the next
-        // malloc size class (W6 +16 B).
+        // With its 8-byte count, 80 bytes: a block of the 80-byte class
+        // (`core/recycle.rs`), one 96-byte malloc chunk. Grown by a field,
+        // it takes the next size class (W6 +16 B).
         #[cfg(all(target_pointer_width = "64", target_os = "linux"))]
         assert!(plain <= 72, "plain task grew to {plain} B");
     }
