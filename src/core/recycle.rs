@@ -597,9 +597,12 @@ mod tests {
     /// free (Miri), no leak (valgrind), each value dropped once.
     #[test]
     fn usable_from_thread_local_destructors() {
+        /// Whether the lists were still there, per destructor run.
+        static SAW_LISTS: std::sync::Mutex<Vec<bool>> = std::sync::Mutex::new(Vec::new());
         struct OnExit(Arc<AtomicUsize>);
         impl Drop for OnExit {
             fn drop(&mut self) {
+                SAW_LISTS.lock().unwrap().push(kept(0).is_some());
                 let held = Recycled::new(Counted::<16>::new(&self.0));
                 drop(held.clone());
                 drop(Recycled::new(Counted::<100>::new(&self.0)));
@@ -623,5 +626,12 @@ mod tests {
         .join()
         .unwrap();
         assert_eq!(drops.load(Ordering::SeqCst), 4);
+        let mut saw = SAW_LISTS.lock().unwrap().clone();
+        saw.sort();
+        // glibc runs thread-local destructors in the reverse order of
+        // their registration: one on each side of the lists'.
+        #[cfg(target_os = "linux")]
+        assert_eq!(saw, [false, true], "both paths exercised");
+        assert_eq!(saw.len(), 2);
     }
 }
