@@ -92,8 +92,10 @@ unsafe impl<V: ?Sized + Send + Sync> Send for Recycled<V> {}
 // SAFETY: as above; `&Recycled<V>` gives `&V` and clones.
 unsafe impl<V: ?Sized + Send + Sync> Sync for Recycled<V> {}
 
-// As `Arc`: pinning a pointer does not pin its block.
+// As `Arc`: pinning a pointer does not pin its block, and a reference is
+// unwind-safe when a shared value is.
 impl<V: ?Sized> Unpin for Recycled<V> {}
+impl<V: ?Sized + std::panic::RefUnwindSafe> std::panic::UnwindSafe for Recycled<V> {}
 
 impl<V> Recycled<V> {
     /// Moves `value` into a block of this thread's free list (or a new one).
