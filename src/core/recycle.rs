@@ -180,7 +180,7 @@ impl<V: ?Sized> Recycled<V> {
     }
 
     /// How many references the value has (tests).
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn count(this: &Self) -> usize {
         this.inner().count.load(Ordering::Acquire)
     }
@@ -377,13 +377,13 @@ unsafe fn free_block(block: NonNull<u8>, layout: Layout) {
 
 /// How many free blocks this thread keeps of `class`; `None` once its
 /// lists are destroyed (tests).
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 fn kept(class: usize) -> Option<usize> {
     LISTS.try_with(|lists| lists.0[class].len.get()).ok()
 }
 
 /// How many free blocks this thread keeps, all classes (tests).
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 pub(crate) fn kept_total() -> usize {
     (0..CLASSES).filter_map(kept).sum()
 }
