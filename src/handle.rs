@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::core::completion::{Completion, Waiter};
-use crate::core::job::{Ran, Runner, TaskRef};
+use crate::core::job::{Ran, Runner, TaskPtr, TaskRef};
 use crate::core::registry::Submitted;
 use crate::core::state::Phase;
 use crate::core::sync::lock_std;
@@ -110,12 +110,14 @@ impl<T: Send> Waitable for WaitFor<'_, T> {
 /// assert_eq!(handle.get(), Ok(42));
 /// ```
 pub struct AsyncResult<T> {
-    task: Arc<dyn TaskRef<T>>,
+    task: TaskPtr<T>,
 }
 
 impl<T: Send + 'static> AsyncResult<T> {
     pub(crate) fn from_task(task: Arc<dyn TaskRef<T>>) -> Self {
-        AsyncResult { task }
+        AsyncResult {
+            task: TaskPtr::Shared(task),
+        }
     }
 
     /// The handle of a submission (see [`Submitted`]).
@@ -129,7 +131,7 @@ impl<T: Send + 'static> AsyncResult<T> {
     /// A handle that is already over with `error` (refused submissions).
     pub(crate) fn failed(error: TaskError) -> Self {
         AsyncResult {
-            task: Arc::new(Finished(Completion::new_done(Err(error)))),
+            task: TaskPtr::Shared(Arc::new(Finished(Completion::new_done(Err(error))))),
         }
     }
 

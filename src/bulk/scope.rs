@@ -17,6 +17,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use crate::core::completion::{Completion, Waiter};
+use crate::core::recycle::Recycled;
 use crate::core::registry::Registry;
 use crate::core::state::Claim;
 use crate::core::sync::{lock, AtomicUsize, Mutex, Ordering, Thread};
@@ -82,7 +83,7 @@ impl Waitable for ScopeState {
 /// One spawned task, as queued (inside an erased closure).
 struct ScopedJob<F, T> {
     f: Option<F>,
-    slot: Option<Arc<Completion<T>>>,
+    slot: Option<Recycled<Completion<T>>>,
     state: Arc<ScopeState>,
     registry: Arc<Registry>,
     id: usize,
@@ -165,7 +166,9 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         F: FnOnce() -> T + Send + 'scope,
         T: Send + 'scope,
     {
-        let slot = Arc::new(Completion::new());
+        // The result slot, shared by the job and the handle: a block this
+        // thread's free lists reuse (`core/recycle.rs`).
+        let slot = Recycled::new(Completion::new());
         let id = self.state.next_id.fetch_add(1, Ordering::Relaxed);
         self.state.pending.fetch_add(1, Ordering::AcqRel);
         let job = ScopedJob {
@@ -227,7 +230,7 @@ impl fmt::Debug for Scope<'_, '_> {
 /// value before the scope ends. Dropping it does not cancel the task; the
 /// scope joins it anyway.
 pub struct ScopedHandle<'scope, T> {
-    slot: Arc<Completion<T>>,
+    slot: Recycled<Completion<T>>,
     state: Arc<ScopeState>,
     id: usize,
     scope: PhantomData<&'scope ()>,

@@ -1,7 +1,9 @@
 //! A queued unit of work, and the two faces of a task: the scheduler's
 //! [`Job`] (type-erased, knows how to run or cancel itself) and the
-//! handle's [`TaskRef<T>`]. A plain task is one allocation,
-//! `Arc<Task<T, F>>`, seen both ways. Whoever moves the task out of
+//! handle's [`TaskRef<T>`]. A plain task is one block,
+//! `Recycled<Task<T, F>>` (memory its threads reuse, see
+//! `core/recycle.rs`), seen both ways; a handle holds it as a
+//! [`TaskPtr`]. Whoever moves the task out of
 //! PENDING (the runner, a canceller, a refusal) owns the closure.
 //!
 //! This layer does not know the scheduler: what it needs from the thread
@@ -17,12 +19,13 @@ use std::sync::Arc;
 
 use crate::core::completion::Completion;
 use crate::core::counters::Outcome;
+use crate::core::recycle::{RcBox, Recycled};
 use crate::core::state::{Abort, Claim, Phase};
 use crate::core::sync::{lock, AtomicBool, Mutex, Ordering};
 use crate::error::TaskError;
 use crate::pool::cancel::CancelToken;
 
-pub(crate) use crate::core::job_ref::{Job, JobRef};
+pub(crate) use crate::core::job_ref::{Job, JobRef, RunShared};
 pub(crate) use crate::core::runner::{Ran, Runner};
 
 /// What a handle needs from the task behind it, whatever its kind.
@@ -86,6 +89,36 @@ impl<F> ClosureCell<F> {
     pub(crate) unsafe fn take(&self) -> Option<F> {
         // SAFETY: see the contract: this thread has exclusive access.
         unsafe { (*self.0.get()).take() }
+    }
+}
+
+/// What a handle holds: its task, behind one of the two pointers tasks
+/// live in. Plain and token tasks are [`Recycled`] (their memory is
+/// reused by the threads that free it, see `core/recycle.rs`); the other
+/// kinds (timers, map, async tasks, handles over before they were queued)
+/// are in an `Arc`.
+pub(crate) enum TaskPtr<T> {
+    Shared(Arc<dyn TaskRef<T>>),
+    Recycled(Recycled<dyn TaskRef<T>>),
+}
+
+impl<T> TaskPtr<T> {
+    /// The handle's reference to a recycled task.
+    #[allow(unsafe_code)]
+    pub(crate) fn recycled<J: TaskRef<T> + 'static>(task: Recycled<J>) -> Self {
+        // SAFETY: the closure is the unsizing coercion to the trait object.
+        TaskPtr::Recycled(unsafe { task.unsize(|p| p as *mut RcBox<dyn TaskRef<T>>) })
+    }
+}
+
+impl<T> std::ops::Deref for TaskPtr<T> {
+    type Target = dyn TaskRef<T>;
+    #[inline]
+    fn deref(&self) -> &Self::Target {
+        match self {
+            TaskPtr::Shared(task) => &**task,
+            TaskPtr::Recycled(task) => &**task,
+        }
     }
 }
 
@@ -253,15 +286,7 @@ where
     X: Extra,
 {
     fn run(self: Arc<Self>, runner: &dyn Runner) -> Outcome {
-        match self.claim_and_run(runner) {
-            Some(result) => {
-                let outcome = Outcome::of(&result);
-                self.completion.finish(result);
-                outcome
-            }
-            None if self.cancelled_unstarted() => Outcome::Cancelled,
-            None => Outcome::Skipped,
-        }
+        self.run_shared(runner)
     }
 
     fn discard(&self) -> bool {
@@ -278,6 +303,25 @@ where
         // move out of PENDING (Abort::Won).
         let release = || drop(unsafe { self.func.take() });
         self.completion.abort(error, release) == Abort::Won
+    }
+}
+
+impl<T, F, X> RunShared for Task<T, F, X>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+    X: Extra,
+{
+    fn run_shared(&self, runner: &dyn Runner) -> Outcome {
+        match self.claim_and_run(runner) {
+            Some(result) => {
+                let outcome = Outcome::of(&result);
+                self.completion.finish(result);
+                outcome
+            }
+            None if self.cancelled_unstarted() => Outcome::Cancelled,
+            None => Outcome::Skipped,
+        }
     }
 }
 
@@ -477,10 +521,212 @@ mod size_tests {
         let tokened = size_of_task::<_, Tokened>(&f);
         eprintln!("Task<u64, 8-byte closure>: plain {plain} B, with token {tokened} B");
         assert!(plain < tokened, "plain {plain} B, tokened {tokened} B");
-        // With its 16-byte Arc header, 80 bytes: one 96-byte malloc chunk
-        // (the closure cell needs no lock: 8 bytes less than before).
-        // Grown past 72, it takes the next size class (W6 +16 B).
+        // With its 8-byte count, 72 bytes: a block of the 80-byte class
+        // (`core/recycle.rs`), one 96-byte malloc chunk (the closure cell
+        // needs no lock: 8 bytes less than a mutex). Grown past 64, it
+        // takes the next size class (W6 +16 B).
         #[cfg(all(target_pointer_width = "64", target_os = "linux"))]
         assert!(plain <= 64, "plain task grew to {plain} B");
+    }
+}
+
+/// A plain or token task in its recycled block, seen by a handle and by a
+/// queue entry, one reference each: whichever order they end in, the task
+/// is dropped once, when the last goes, with its closure and value.
+#[cfg(all(test, not(loom)))]
+mod recycled_tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    struct TestRunner;
+    impl Runner for TestRunner {
+        fn pool(&self) -> u32 {
+            0
+        }
+        fn terminated(&self) -> bool {
+            false
+        }
+        fn started_here(&self) {}
+    }
+
+    /// Counts its drops.
+    struct Counted(Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Drops of the closure's capture, of the value, and runs.
+    #[derive(Default)]
+    struct Tally {
+        closure: Arc<AtomicUsize>,
+        value: Arc<AtomicUsize>,
+        runs: Arc<AtomicUsize>,
+    }
+
+    impl Tally {
+        fn get(&self) -> (usize, usize, usize) {
+            let load = |c: &Arc<AtomicUsize>| c.load(Ordering::SeqCst);
+            (load(&self.closure), load(&self.value), load(&self.runs))
+        }
+    }
+
+    type Queued = (
+        TaskPtr<Counted>,
+        JobRef,
+        Recycled<Task<Counted, Box<dyn FnOnce() -> Counted + Send>>>,
+    );
+
+    /// A task as `Registry::enqueue_reserved` makes it, plus a third
+    /// reference to read the count with (the caller drops it first).
+    fn queued(tally: &Tally) -> Queued {
+        let capture = Counted(tally.closure.clone());
+        let (value, runs) = (tally.value.clone(), tally.runs.clone());
+        let func: Box<dyn FnOnce() -> Counted + Send> = Box::new(move || {
+            let _capture = capture;
+            runs.fetch_add(1, Ordering::SeqCst);
+            Counted(value)
+        });
+        let task = Recycled::new(Task::new(func, 0));
+        let handle = TaskPtr::recycled(task.clone());
+        let entry = JobRef::recycled(task.clone());
+        assert_eq!(Recycled::count(&task), 3);
+        (handle, entry, task)
+    }
+
+    #[test]
+    fn run_then_drop_the_handle() {
+        let tally = Tally::default();
+        let (handle, entry, task) = queued(&tally);
+        // The block goes back to this thread's list once, at the end.
+        let kept = crate::core::recycle::kept_total();
+        assert_eq!(entry.addr(), &*task as *const _ as *const () as usize);
+        assert_eq!(entry.run(&TestRunner), Outcome::Completed);
+        assert_eq!(Recycled::count(&task), 2);
+        drop(task);
+        assert_eq!(tally.get(), (1, 0, 1));
+        assert_eq!(handle.completion().phase(), Phase::Ok);
+        drop(handle);
+        assert_eq!(tally.get(), (1, 1, 1));
+        assert_eq!(crate::core::recycle::kept_total(), kept + 1);
+    }
+
+    #[test]
+    fn drop_the_handle_then_run() {
+        let tally = Tally::default();
+        let (handle, entry, task) = queued(&tally);
+        // The block goes back to this thread's list once, at the end.
+        let kept = crate::core::recycle::kept_total();
+        drop(handle);
+        assert_eq!(Recycled::count(&task), 2);
+        drop(task);
+        assert_eq!(tally.get(), (0, 0, 0));
+        assert_eq!(entry.run(&TestRunner), Outcome::Completed);
+        assert_eq!(tally.get(), (1, 1, 1));
+        assert_eq!(crate::core::recycle::kept_total(), kept + 1);
+    }
+
+    #[test]
+    fn cancelled_through_the_handle_then_run_or_discarded() {
+        for discard in [false, true] {
+            let tally = Tally::default();
+            let (handle, entry, task) = queued(&tally);
+            let kept = crate::core::recycle::kept_total();
+            drop(task);
+            assert!(handle.cancel());
+            assert_eq!(tally.get(), (1, 0, 0));
+            if discard {
+                assert!(entry.discard());
+                drop(entry);
+            } else {
+                assert_eq!(entry.run(&TestRunner), Outcome::Cancelled);
+            }
+            assert_eq!(handle.completion().phase(), Phase::Cancelled);
+            assert_eq!(tally.get(), (1, 0, 0));
+            drop(handle);
+            assert_eq!(tally.get(), (1, 0, 0));
+            assert_eq!(crate::core::recycle::kept_total(), kept + 1);
+        }
+    }
+
+    #[test]
+    fn entry_dropped_unrun_then_the_handle() {
+        let tally = Tally::default();
+        let (handle, entry, task) = queued(&tally);
+        // The block goes back to this thread's list once, at the end.
+        let kept = crate::core::recycle::kept_total();
+        drop(task);
+        assert!(entry.abort(TaskError::PoolClosed));
+        drop(entry);
+        assert_eq!(tally.get(), (1, 0, 0));
+        assert!(matches!(
+            handle.completion().try_take(),
+            Some(Err(TaskError::PoolClosed))
+        ));
+        drop(handle);
+        assert_eq!(tally.get(), (1, 0, 0));
+        assert_eq!(crate::core::recycle::kept_total(), kept + 1);
+    }
+
+    /// The handle and the entry end on different threads from the one
+    /// that made the task, in both orders.
+    #[test]
+    fn handle_and_entry_end_on_other_threads() {
+        for handle_first in [false, true] {
+            let tally = Tally::default();
+            let (handle, entry, task) = queued(&tally);
+            drop(task);
+            let run = move || assert_eq!(entry.run(&TestRunner), Outcome::Completed);
+            if handle_first {
+                std::thread::spawn(move || drop(handle)).join().unwrap();
+                std::thread::spawn(run).join().unwrap();
+            } else {
+                std::thread::spawn(run).join().unwrap();
+                assert_eq!(tally.get(), (1, 0, 1));
+                std::thread::spawn(move || drop(handle)).join().unwrap();
+            }
+            assert_eq!(tally.get(), (1, 1, 1));
+        }
+    }
+
+    /// A pool terminated with tasks still queued: each queued task ends
+    /// cancelled, its closure dropped once and never run, whether its
+    /// handle is dropped before the pool or after.
+    #[test]
+    fn pool_terminated_with_queued_tasks() {
+        use crate::ThreadPool;
+        use std::time::Duration;
+        let pool = ThreadPool::new(1).unwrap();
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (gate_tx, gate_rx) = std::sync::mpsc::channel::<()>();
+        let blocker = pool.submit(move || {
+            started_tx.send(()).unwrap();
+            let _ = gate_rx.recv_timeout(Duration::from_secs(10));
+        });
+        started_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let tally = Tally::default();
+        let mut handles: Vec<_> = (0..8)
+            .map(|_| {
+                let capture = Counted(tally.closure.clone());
+                let (value, runs) = (tally.value.clone(), tally.runs.clone());
+                pool.submit(move || {
+                    let _capture = capture;
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    Counted(value)
+                })
+            })
+            .collect();
+        drop(handles.split_off(4));
+        pool.terminate();
+        gate_tx.send(()).unwrap();
+        assert!(blocker.wait_timeout(Duration::from_secs(10)));
+        for handle in &handles {
+            assert!(handle.wait_timeout(Duration::from_secs(10)));
+            assert!(handle.cancelled());
+        }
+        drop(pool);
+        drop(handles);
+        assert_eq!(tally.get(), (8, 0, 0));
     }
 }

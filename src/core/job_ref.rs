@@ -1,6 +1,8 @@
 //! The queue entry, [`JobRef`]: two words, a pointer to a job and the
 //! table of what can be done with it. Most jobs are reference-counted
-//! tasks on the heap ([`JobRef::new`] from an `Arc` of any [`Job`]); a
+//! tasks on the heap ([`JobRef::new`] from an `Arc` of any [`Job`], or
+//! [`JobRef::recycled`] from a [`Recycled`] [`RunShared`] job, a plain
+//! or token task whose memory its threads reuse); a
 //! fork-join job lives in the stack frame of the worker that forked it
 //! ([`StackJob`], queued by [`join`](crate::join) without any allocation).
 //!
@@ -21,6 +23,7 @@ use std::sync::Arc;
 
 use crate::core::counters::Outcome;
 use crate::core::latch::Latch;
+use crate::core::recycle::Recycled;
 use crate::core::runner::Runner;
 use crate::error::TaskError;
 
@@ -42,6 +45,15 @@ pub(crate) trait Job: Send + Sync {
     /// The queue entry for this job: one more strong reference, as a
     /// [`JobRef`] (`JobRef::new` for the concrete type).
     fn into_job_ref(self: Arc<Self>) -> JobRef;
+}
+
+/// A job that runs through a shared reference, so that its entry can
+/// hold a [`Recycled`] reference to it (which cannot be turned into the
+/// `Arc` [`Job::run`] takes): the entry gives its reference back after
+/// the run.
+pub(crate) trait RunShared: Job {
+    /// As [`Job::run`].
+    fn run_shared(&self, runner: &dyn Runner) -> Outcome;
 }
 
 /// What a [`JobRef`] can do with the job it points to.
@@ -80,6 +92,17 @@ impl JobRef {
             // treats it as exactly that.
             data: unsafe { NonNull::new_unchecked(Arc::into_raw(job).cast_mut()) }.cast(),
             vtable: &ArcJob::<J>::VTABLE,
+        }
+    }
+
+    /// The entry for a recycled heap job: owns one reference of `job`.
+    pub(crate) fn recycled<J: RunShared + 'static>(job: Recycled<J>) -> JobRef {
+        JobRef {
+            // SAFETY (for the vtable functions below): this pointer came
+            // from `Recycled::into_raw` of a `Recycled<J>`, and
+            // `RecycledJob::<J>::VTABLE` treats it as exactly that.
+            data: Recycled::into_raw(job).cast(),
+            vtable: &RecycledJob::<J>::VTABLE,
         }
     }
 
@@ -126,14 +149,31 @@ impl Drop for JobRef {
     }
 }
 
+/// `discard` of a heap entry, `Arc` or recycled.
+///
+/// SAFETY: `data` points to the `J` of a live entry, whose reference
+/// keeps it alive during the call.
+unsafe fn discard_heap<J: Job>(data: NonNull<()>) -> bool {
+    // SAFETY: see above.
+    unsafe { data.cast::<J>().as_ref() }.discard()
+}
+
+/// `abort` of a heap entry, `Arc` or recycled.
+///
+/// SAFETY: as `discard_heap`.
+unsafe fn abort_heap<J: Job>(data: NonNull<()>, error: TaskError) -> bool {
+    // SAFETY: see above.
+    unsafe { data.cast::<J>().as_ref() }.abort(error)
+}
+
 /// The vtable of an `Arc<J>` entry.
 struct ArcJob<J>(std::marker::PhantomData<J>);
 
 impl<J: Job + 'static> ArcJob<J> {
     const VTABLE: JobVTable = JobVTable {
         run: Self::run,
-        discard: Self::discard,
-        abort: Self::abort,
+        discard: discard_heap::<J>,
+        abort: abort_heap::<J>,
         drop: Self::drop,
     };
 
@@ -145,22 +185,39 @@ impl<J: Job + 'static> ArcJob<J> {
         job.run(runner)
     }
 
-    /// SAFETY: `data` is the live entry's `Arc<J>`, still owned by it.
-    unsafe fn discard(data: NonNull<()>) -> bool {
-        // SAFETY: the entry keeps the job alive during the call.
-        unsafe { data.cast::<J>().as_ref() }.discard()
-    }
-
-    /// SAFETY: as `discard`.
-    unsafe fn abort(data: NonNull<()>, error: TaskError) -> bool {
-        // SAFETY: the entry keeps the job alive during the call.
-        unsafe { data.cast::<J>().as_ref() }.abort(error)
-    }
-
     /// SAFETY: as `run`; the entry ends here.
     unsafe fn drop(data: NonNull<()>) {
         // SAFETY: the entry's strong reference is given back.
         drop(unsafe { Arc::from_raw(data.cast::<J>().as_ptr()) });
+    }
+}
+
+/// The vtable of a `Recycled<J>` entry.
+struct RecycledJob<J>(std::marker::PhantomData<J>);
+
+impl<J: RunShared + 'static> RecycledJob<J> {
+    const VTABLE: JobVTable = JobVTable {
+        run: Self::run,
+        discard: discard_heap::<J>,
+        abort: abort_heap::<J>,
+        drop: Self::drop,
+    };
+
+    /// SAFETY: `data` is the `Recycled::into_raw` of a `Recycled<J>` whose
+    /// reference the entry owns (see `JobRef::recycled`); the entry ends
+    /// here.
+    unsafe fn run(data: NonNull<()>, runner: &dyn Runner) -> Outcome {
+        // SAFETY: see above; the reference moves back into a Recycled,
+        // which keeps the job alive during the run and gives the
+        // reference back after it.
+        let job = unsafe { Recycled::from_raw(data.cast::<J>()) };
+        job.run_shared(runner)
+    }
+
+    /// SAFETY: as `run`; the entry ends here.
+    unsafe fn drop(data: NonNull<()>) {
+        // SAFETY: the entry's reference is given back.
+        drop(unsafe { Recycled::from_raw(data.cast::<J>()) });
     }
 }
 

@@ -17,7 +17,9 @@
 //!   job in its owner's frame); `job` is a submitted task and what a handle
 //!   holds ([`job::TaskRef`]); `latch` and `fork` are `join`'s
 //!   synchronisation; `waitable` is what any wait is written against;
-//!   `live` the set of a pool's async tasks that are not over.
+//!   `live` the set of a pool's async tasks that are not over; `recycle`
+//!   the reference-counted pointer whose memory blocks each thread reuses
+//!   (plain and token tasks live in one).
 //! * The scheduler: `registry` (the queues and the pool's lifecycle),
 //!   `worker` (a worker thread: finding and running work), `wait` (the one
 //!   waiting loop), `parking` (the park/wake protocol), `stack` (overflow
@@ -44,6 +46,7 @@ pub(crate) mod live;
 pub(crate) mod monitor;
 pub(crate) mod panics;
 pub(crate) mod parking;
+pub(crate) mod recycle;
 pub(crate) mod registry;
 pub(crate) mod runner;
 pub(crate) mod slots;

@@ -21,9 +21,10 @@ use crossbeam_deque::{Injector, Steal};
 use once_cell::sync::OnceCell;
 
 use crate::core::idle::IdleWaiters;
-use crate::core::job::{JobRef, Task, TaskRef, Tokened};
+use crate::core::job::{JobRef, Task, TaskPtr, Tokened};
 use crate::core::live::LiveSet;
 use crate::core::parking::Parking;
+use crate::core::recycle::Recycled;
 use crate::core::threads::{Config, Threads};
 use crate::error::TaskError;
 use crate::pool::bounded::{Bound, TrySubmitError};
@@ -35,7 +36,7 @@ use crate::timers::thread::Timer;
 /// task (which may already have been refused, if the pool closed while it
 /// was queued), or the error of a submission refused outright. The
 /// registry builds tasks, not handles: `AsyncResult` is the pool's face.
-pub(crate) type Submitted<T> = Result<Arc<dyn TaskRef<T>>, TaskError>;
+pub(crate) type Submitted<T> = Result<TaskPtr<T>, TaskError>;
 
 pub(crate) struct Registry {
     pub(crate) injector: Injector<JobRef>,
@@ -191,14 +192,16 @@ impl Registry {
     {
         // A plain task carries no token field at all (memory per queued
         // task): the two kinds are two task types.
-        let (handle, task): (Arc<dyn TaskRef<T>>, JobRef) = match token {
+        // The handle and the queue entry hold one reference each to the
+        // one recycled block.
+        let (handle, task): (TaskPtr<T>, JobRef) = match token {
             None => {
-                let task = Arc::new(Task::new(func, self.id()));
-                (task.clone(), JobRef::new(task))
+                let task = Recycled::new(Task::new(func, self.id()));
+                (TaskPtr::recycled(task.clone()), JobRef::recycled(task))
             }
             Some(token) => {
-                let task = Arc::new(Task::with_extra(func, self.id(), Tokened::new(token)));
-                (task.clone(), JobRef::new(task))
+                let task = Recycled::new(Task::with_extra(func, self.id(), Tokened::new(token)));
+                (TaskPtr::recycled(task.clone()), JobRef::recycled(task))
             }
         };
         let closed = match priority {
