@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::core::completion::{Completion, Waiter};
 use crate::core::job::{Ran, Runner, TaskPtr, TaskRef};
+use crate::core::recycle::Recycled;
 use crate::core::registry::Submitted;
 use crate::core::state::Phase;
 use crate::core::sync::lock_std;
@@ -116,7 +117,7 @@ pub struct AsyncResult<T> {
 impl<T: Send + 'static> AsyncResult<T> {
     pub(crate) fn from_task(task: Arc<dyn TaskRef<T>>) -> Self {
         AsyncResult {
-            task: TaskPtr::Shared(task),
+            task: TaskPtr::shared(task),
         }
     }
 
@@ -131,7 +132,7 @@ impl<T: Send + 'static> AsyncResult<T> {
     /// A handle that is already over with `error` (refused submissions).
     pub(crate) fn failed(error: TaskError) -> Self {
         AsyncResult {
-            task: TaskPtr::Shared(Arc::new(Finished(Completion::new_done(Err(error))))),
+            task: TaskPtr::recycled(Recycled::new(Finished(Completion::new_done(Err(error))))),
         }
     }
 

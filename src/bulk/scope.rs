@@ -7,7 +7,7 @@
 //! ordinary `'static` task. It is sound because the scope counts its tasks
 //! and does not return (nor unwind) until each one has ended, whether it
 //! ran, was cancelled, or was refused by a closed pool; and a task gives
-//! its count back only in a done-callback of its erased task, after
+//! its count back only when its erased task has ended (`ScopeCount`), after
 //! everything it borrowed (its closure and its result slot) is gone and
 //! the call that ran it has returned (see `Scope::spawn`).
 
@@ -17,13 +17,14 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use crate::core::completion::{Completion, Waiter};
+use crate::core::job::Extra;
 use crate::core::recycle::Recycled;
 use crate::core::registry::Registry;
 use crate::core::state::Claim;
 use crate::core::sync::{lock, AtomicUsize, Mutex, Ordering, Thread};
 use crate::core::waitable::Waitable;
 use crate::error::{payload_message, TaskError};
-use crate::handle::AsyncResult;
+use crate::pool::cancel::CancelToken;
 
 /// A scope to spawn borrowing tasks in; see [`ThreadPool::scope`](crate::ThreadPool::scope).
 ///
@@ -77,6 +78,24 @@ impl Waitable for ScopeState {
     }
     fn deregister(&self, _thread: &Thread) {
         *lock(&self.waiter) = None;
+    }
+}
+
+/// What a scoped task's erased task carries: the scope, told when the
+/// task has ended (`Extra::ended`: after its closure was consumed, by its
+/// run or by being dropped unrun), which gives the scope's count back.
+struct ScopeCount(Arc<ScopeState>);
+
+impl Extra for ScopeCount {
+    fn token(&self) -> Option<&CancelToken> {
+        None
+    }
+    fn mark_ran(&self) {}
+    fn ran(&self) -> bool {
+        false
+    }
+    fn ended(&self) {
+        self.0.task_done();
     }
 }
 
@@ -134,7 +153,7 @@ impl<F, T> Drop for ScopedJob<F, T> {
         }
         let slot = self.slot.take();
         crate::core::panics::drop_reporting(self.registry.id(), slot);
-        // The count is given back by the erased task's done-callback (see
+        // The count is given back when the erased task has ended (see
         // `Scope::spawn`), not here: this runs inside the call that owns
         // the job by value, where the job's borrows are still live.
     }
@@ -184,8 +203,9 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         // (data pointer + vtable) is the same. The closure may borrow data
         // that lives for 'scope. `ThreadPool::scope` does not return or
         // unwind before `pending` is back to 0, and this task gives its
-        // count back only in a done-callback of the erased task: the task
-        // ends (and runs its callbacks) only after the boxed closure has
+        // count back only when the erased task has ended (`ScopeCount`,
+        // told by the task after its publication): the task ends only
+        // after the boxed closure has
         // been consumed, by its call (which ran `f` and dropped the job,
         // its slot included) or by being dropped unrun (cancelled,
         // refused: the job's Drop drops `f` and the slot). So nothing that
@@ -202,9 +222,12 @@ impl<'scope, 'env> Scope<'scope, 'env> {
                 Box<dyn FnOnce() + Send + 'static>,
             >(task)
         };
-        let erased = AsyncResult::submitted(self.registry.submit(task));
-        let state = self.state.clone();
-        erased.add_done_callback(move |_| state.task_done());
+        // The erased task's own handle is not needed: its end is seen
+        // through `ScopeCount`, and its closure never panics (`run`
+        // catches the task's panic for the scoped handle).
+        let _ = self
+            .registry
+            .submit_task(task, ScopeCount(self.state.clone()), None);
         ScopedHandle {
             slot,
             state: self.state.clone(),

@@ -92,22 +92,26 @@ impl<F> ClosureCell<F> {
     }
 }
 
-/// What a handle holds: its task, behind one of the two pointers tasks
-/// live in. Plain and token tasks are [`Recycled`] (their memory is
-/// reused by the threads that free it, see `core/recycle.rs`); the other
-/// kinds (timers, map, async tasks, handles over before they were queued)
-/// are in an `Arc`.
-pub(crate) enum TaskPtr<T> {
-    Shared(Arc<dyn TaskRef<T>>),
-    Recycled(Recycled<dyn TaskRef<T>>),
-}
+/// What a handle holds: its task, in a [`Recycled`] block. Plain and
+/// token tasks live there themselves (their memory is reused by the
+/// threads that free it, see `core/recycle.rs`); the kinds that live in an
+/// `Arc` (timers, map, async tasks) are reached through a recycled
+/// [`Shared`] that holds the `Arc`. One pointer either way, so a handle is
+/// two words (memory per queued task: an enum of the two pointers took
+/// three).
+pub(crate) struct TaskPtr<T>(Recycled<dyn TaskRef<T>>);
 
-impl<T> TaskPtr<T> {
+impl<T: 'static> TaskPtr<T> {
     /// The handle's reference to a recycled task.
     #[allow(unsafe_code)]
     pub(crate) fn recycled<J: TaskRef<T> + 'static>(task: Recycled<J>) -> Self {
         // SAFETY: the closure is the unsizing coercion to the trait object.
-        TaskPtr::Recycled(unsafe { task.unsize(|p| p as *mut RcBox<dyn TaskRef<T>>) })
+        TaskPtr(unsafe { task.unsize(|p| p as *mut RcBox<dyn TaskRef<T>>) })
+    }
+
+    /// The handle's reference to a task that lives in an `Arc`.
+    pub(crate) fn shared(task: Arc<dyn TaskRef<T>>) -> Self {
+        Self::recycled(Recycled::new(Shared(task)))
     }
 }
 
@@ -115,10 +119,32 @@ impl<T> std::ops::Deref for TaskPtr<T> {
     type Target = dyn TaskRef<T>;
     #[inline]
     fn deref(&self) -> &Self::Target {
-        match self {
-            TaskPtr::Shared(task) => &**task,
-            TaskPtr::Recycled(task) => &**task,
-        }
+        &*self.0
+    }
+}
+
+/// A task that lives in an `Arc`, as a handle reaches it (see
+/// [`TaskPtr::shared`]): every call goes to the task.
+struct Shared<T>(Arc<dyn TaskRef<T>>);
+
+impl<T> TaskRef<T> for Shared<T> {
+    fn completion(&self) -> &Completion<T> {
+        self.0.completion()
+    }
+    fn abort(&self, error: TaskError) -> bool {
+        self.0.abort(error)
+    }
+    fn cancel(&self) -> bool {
+        self.0.cancel()
+    }
+    fn run_here(&self, runner: &dyn Runner) -> Option<Ran> {
+        self.0.run_here(runner)
+    }
+    fn run_here_and_take(
+        &self,
+        runner: &dyn Runner,
+    ) -> Option<(Ran, Option<Result<T, TaskError>>)> {
+        self.0.run_here_and_take(runner)
     }
 }
 
@@ -147,6 +173,11 @@ pub(crate) trait Extra: Send + Sync + 'static {
     /// CANCELLED task was cancelled before it ran (its queue entry counts
     /// it) or cooperatively by a worker that ran it inline (counted then).
     fn ran(&self) -> bool;
+    /// The task's outcome was published, by whoever moved it out of
+    /// PENDING (a run, an abort, a refusal): called once, after the
+    /// closure has been consumed (run, or dropped unrun). A scoped task
+    /// gives its scope's count back here (`bulk/scope.rs`).
+    fn ended(&self) {}
 }
 
 /// A plain task: it only reaches CANCELLED unstarted.
@@ -243,6 +274,17 @@ where
         self.completion.phase() == Phase::Pending && self.completion.pool() == runner.pool()
     }
 
+    /// [`claim_and_run`](Task::claim_and_run), then finishes the task with
+    /// the outcome and says what it was; `None` if it had started or
+    /// ended.
+    fn run_and_finish(&self, runner: &dyn Runner) -> Option<Outcome> {
+        let result = self.claim_and_run(runner)?;
+        let outcome = Outcome::of(&result);
+        self.completion.finish(result);
+        self.extra.ended();
+        Some(outcome)
+    }
+
     /// Claims the task (PENDING -> RUNNING) and runs its closure; returns
     /// the outcome, with which the caller (now its owner) must finish the
     /// task. `None` if it had already started or ended.
@@ -302,7 +344,11 @@ where
         // SAFETY: `abort` calls the release only on the thread that won the
         // move out of PENDING (Abort::Won).
         let release = || drop(unsafe { self.func.take() });
-        self.completion.abort(error, release) == Abort::Won
+        let won = self.completion.abort(error, release) == Abort::Won;
+        if won {
+            self.extra.ended();
+        }
+        won
     }
 }
 
@@ -313,12 +359,8 @@ where
     X: Extra,
 {
     fn run_shared(&self, runner: &dyn Runner) -> Outcome {
-        match self.claim_and_run(runner) {
-            Some(result) => {
-                let outcome = Outcome::of(&result);
-                self.completion.finish(result);
-                outcome
-            }
+        match self.run_and_finish(runner) {
+            Some(outcome) => outcome,
             None if self.cancelled_unstarted() => Outcome::Cancelled,
             None => Outcome::Skipped,
         }
@@ -359,14 +401,7 @@ where
             return None;
         }
         runner.started_here();
-        let outcome = match self.claim_and_run(runner) {
-            Some(result) => {
-                let outcome = Outcome::of(&result);
-                self.completion.finish(result);
-                outcome
-            }
-            None => Outcome::Skipped,
-        };
+        let outcome = self.run_and_finish(runner).unwrap_or(Outcome::Skipped);
         Some(Ran {
             outcome,
             entry: self.address(),
@@ -382,10 +417,12 @@ where
         }
         runner.started_here();
         let (outcome, taken) = match self.claim_and_run(runner) {
-            Some(result) => (
-                Outcome::of(&result),
-                self.completion.finish_and_take(result),
-            ),
+            Some(result) => {
+                let outcome = Outcome::of(&result);
+                let taken = self.completion.finish_and_take(result);
+                self.extra.ended();
+                (outcome, taken)
+            }
             None => (Outcome::Skipped, None),
         };
         let ran = Ran {
@@ -506,6 +543,14 @@ mod tests {
 #[cfg(all(test, not(loom)))]
 mod size_tests {
     use super::*;
+
+    /// Memory per queued task (W6): the handle is one pointer to a trait
+    /// object, whatever kind of task it holds.
+    #[test]
+    fn a_handle_is_two_words() {
+        let words = std::mem::size_of::<crate::AsyncResult<u64>>() / std::mem::size_of::<usize>();
+        assert_eq!(words, 2);
+    }
 
     fn size_of_task<F: FnOnce() -> u64 + Send + 'static, X: Extra>(_: &F) -> usize {
         std::mem::size_of::<Task<u64, F, X>>()

@@ -11,7 +11,7 @@
 //! The algorithm:
 //!
 //! * A block is the count followed by the value ([`RcBox`]). Its layout
-//!   picks a size class: 16, 32, 48 ... 256 bytes, aligned to 16. A
+//!   picks a size class: 8, 16, 24 ... 256 bytes, aligned to 16. A
 //!   bigger or more aligned block is not recycled: it comes from and goes
 //!   back to the global allocator, with its own layout.
 //! * Each thread has one free list per class (a thread-local [`Lists`]):
@@ -50,15 +50,17 @@ use std::ops::Deref;
 use std::ptr::NonNull;
 use std::sync::atomic::{fence, AtomicUsize, Ordering};
 
-/// The size step of the classes and their alignment: the step of glibc's
-/// chunk sizes, so that a block takes the malloc chunk its value would
-/// (a plain task of a small closure returning a word is 80 bytes, a
-/// 96-byte chunk, as it was in an `Arc`): memory per queued task does
-/// not grow.
-const CLASS_SIZE: usize = 16;
+/// The size step of the classes, and their alignment. A block takes the
+/// smallest malloc chunk a request of its size can (glibc adds its 8-byte
+/// header and rounds up to 16): a plain task of a small closure returning
+/// a word is 72 bytes with its count, an 80-byte chunk, where a 16-byte
+/// step (an 80-byte block) took a 96-byte one, and an `Arc` (16-byte
+/// header) did too: 16 bytes less per queued task (W6 in the benchmark
+/// suite).
+const CLASS_SIZE: usize = 8;
 const CLASS_ALIGN: usize = 16;
-/// Classes of 16, 32, ... 256 bytes.
-const CLASSES: usize = 16;
+/// Classes of 8, 16, ... 256 bytes.
+const CLASSES: usize = 32;
 /// How many free blocks a thread keeps per class. Nested tasks free their
 /// blocks in stack order, so a thread reuses without the allocator as many
 /// tasks as its nesting is deep, up to this. Measured on the nested
@@ -67,7 +69,7 @@ const CLASSES: usize = 16;
 /// and 128 measured the same (every task's block recycled). 32 leaves room for deeper
 /// nesting and for handles dropped in batches, and bounds what a thread
 /// keeps: 32 blocks of one task size (3 KiB for plain tasks of a small
-/// closure), 68 KiB if every class were full.
+/// closure), 132 KiB if every class were full.
 const KEEP: usize = 32;
 
 /// The block behind a [`Recycled`]: the count, then the value.
@@ -418,13 +420,16 @@ mod tests {
     }
 
     #[test]
-    fn classes_cover_up_to_256_bytes_aligned_to_16() {
+    fn classes_step_by_8_bytes_up_to_256_aligned_to_16() {
         let l = |size, align| Layout::from_size_align(size, align).unwrap();
         assert_eq!(class_of(l(8, 8)), Some(0));
-        assert_eq!(class_of(l(16, 16)), Some(0));
-        assert_eq!(class_of(l(17, 8)), Some(1));
-        assert_eq!(class_of(l(80, 8)), Some(4));
-        assert_eq!(class_of(l(256, 16)), Some(15));
+        assert_eq!(class_of(l(16, 16)), Some(1));
+        assert_eq!(class_of(l(17, 8)), Some(2));
+        // A plain task of a small closure: 72 bytes, an 80-byte chunk.
+        assert_eq!(class_of(l(72, 8)), Some(8));
+        assert_eq!(class_layout(8).size(), 72);
+        assert_eq!(class_of(l(80, 8)), Some(9));
+        assert_eq!(class_of(l(256, 16)), Some(31));
         assert_eq!(class_of(l(257, 8)), None);
         assert_eq!(class_of(l(64, 32)), None);
         for class in 0..CLASSES {

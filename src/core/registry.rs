@@ -21,14 +21,13 @@ use crossbeam_deque::{Injector, Steal};
 use once_cell::sync::OnceCell;
 
 use crate::core::idle::IdleWaiters;
-use crate::core::job::{JobRef, Task, TaskPtr, Tokened};
+use crate::core::job::{Extra, JobRef, Plain, Task, TaskPtr};
 use crate::core::live::LiveSet;
 use crate::core::parking::Parking;
 use crate::core::recycle::Recycled;
 use crate::core::threads::{Config, Threads};
 use crate::error::TaskError;
 use crate::pool::bounded::{Bound, TrySubmitError};
-use crate::pool::cancel::CancelToken;
 use crate::pool::priority::PriorityQueue;
 use crate::timers::thread::Timer;
 
@@ -149,61 +148,52 @@ impl Registry {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.submit_task(func, None, None)
+        self.submit_task(func, Plain, None)
     }
 
-    /// `submit`, optionally with a cancellation token and/or a priority:
-    /// waits for room first on a bounded pool.
-    pub(crate) fn submit_task<F, T>(
+    /// `submit` of a task with `extra` (a cancellation token, a scope to
+    /// tell, or nothing) and optionally a priority: waits for room first
+    /// on a bounded pool.
+    pub(crate) fn submit_task<F, T, X>(
         &self,
         func: F,
-        token: Option<CancelToken>,
+        extra: X,
         priority: Option<i32>,
     ) -> Submitted<T>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
+        X: Extra,
     {
-        // Refused work is dropped here, unrun; its Drop is user code and
-        // must not make `submit` panic.
-        if self.is_closed() {
-            crate::core::panics::drop_reporting(self.id(), (func, token));
+        if self.is_closed() || self.bound.as_ref().is_some_and(|b| !self.reserve(b)) {
+            // Refused work is dropped here, unrun; its Drop is user code
+            // and must not make `submit` panic. Then the task has ended.
+            crate::core::panics::drop_reporting(self.id(), func);
+            extra.ended();
+            crate::core::panics::drop_reporting(self.id(), extra);
             return Err(TaskError::PoolClosed);
         }
-        if let Some(bound) = &self.bound {
-            if !self.reserve(bound) {
-                crate::core::panics::drop_reporting(self.id(), (func, token));
-                return Err(TaskError::PoolClosed);
-            }
-        }
-        self.enqueue_reserved(func, token, priority)
+        self.enqueue_reserved(func, extra, priority)
     }
 
     /// Queues a task whose place (on a bounded pool) is already reserved.
-    pub(crate) fn enqueue_reserved<F, T>(
+    pub(crate) fn enqueue_reserved<F, T, X>(
         &self,
         func: F,
-        token: Option<CancelToken>,
+        extra: X,
         priority: Option<i32>,
     ) -> Submitted<T>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
+        X: Extra,
     {
-        // A plain task carries no token field at all (memory per queued
-        // task): the two kinds are two task types.
+        // What a task carries besides its closure is its type (`Extra`): a
+        // plain task has no token field at all (memory per queued task).
         // The handle and the queue entry hold one reference each to the
         // one recycled block.
-        let (handle, task): (TaskPtr<T>, JobRef) = match token {
-            None => {
-                let task = Recycled::new(Task::new(func, self.id()));
-                (TaskPtr::recycled(task.clone()), JobRef::recycled(task))
-            }
-            Some(token) => {
-                let task = Recycled::new(Task::with_extra(func, self.id(), Tokened::new(token)));
-                (TaskPtr::recycled(task.clone()), JobRef::recycled(task))
-            }
-        };
+        let task = Recycled::new(Task::with_extra(func, self.id(), extra));
+        let (handle, task) = (TaskPtr::recycled(task.clone()), JobRef::recycled(task));
         let closed = match priority {
             None => self.push_reserved(task),
             Some(priority) => self.push_priority_reserved(priority, task),
@@ -231,7 +221,7 @@ impl Registry {
                 return Err(TrySubmitError::Full(f));
             }
         }
-        Ok(self.enqueue_reserved(f, None, None))
+        Ok(self.enqueue_reserved(f, Plain, None))
     }
 
     /// Waits for a place in the queue if the pool is bounded (as

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use crate::bulk::map::{self, IMap, IMapUnordered};
 use crate::bulk::scope::{self, Scope};
+use crate::core::job::{Plain, Tokened};
 use crate::core::registry::Registry;
 use crate::error::{BuildError, ResizeError, TaskError};
 use crate::handle::AsyncResult;
@@ -224,10 +225,11 @@ impl ThreadPool {
         T: Send + 'static,
     {
         let for_task = token.clone();
-        AsyncResult::submitted(
-            self.registry
-                .submit_task(move || f(for_task), Some(token), None),
-        )
+        AsyncResult::submitted(self.registry.submit_task(
+            move || f(for_task),
+            Tokened::new(token),
+            None,
+        ))
     }
 
     /// Queues `f` with a priority: among queued prioritized tasks, workers
@@ -264,7 +266,7 @@ impl ThreadPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        AsyncResult::submitted(self.registry.submit_task(f, None, Some(priority)))
+        AsyncResult::submitted(self.registry.submit_task(f, Plain, Some(priority)))
     }
 
     /// Queues `f` if there is room right now; never blocks.
