@@ -42,6 +42,7 @@ pub(crate) fn note_panicked() {
 /// Runs an entry and returns what to count for it: `run`'s outcome, or
 /// `Panicked` if the entry's task caught a panic of its own and said so
 /// with [`note_panicked`]. Nested runs each see only their own mark.
+#[inline]
 pub(crate) fn counted(run: impl FnOnce() -> Outcome) -> Outcome {
     let outer = PANICKED_INSIDE.with(|p| p.replace(false));
     let outcome = run();

@@ -102,13 +102,31 @@ impl<V: ?Sized + std::panic::RefUnwindSafe> std::panic::UnwindSafe for Recycled<
 impl<V> Recycled<V> {
     /// Moves `value` into a block of this thread's free list (or a new one).
     pub(crate) fn new(value: V) -> Self {
+        Self::with_count(value, 1)
+    }
+
+    /// [`new`](Self::new) with two references at once (a task's handle and
+    /// its queue entry): the same as `new` and `clone`, without the
+    /// clone's atomic read-modify-write.
+    pub(crate) fn new_pair(value: V) -> (Self, Self) {
+        let first = Self::with_count(value, 2);
+        let second = Recycled {
+            ptr: first.ptr,
+            owns: PhantomData,
+        };
+        (first, second)
+    }
+
+    /// A block holding `value` with `count` references, which the caller
+    /// makes (one `Recycled` each).
+    fn with_count(value: V, count: usize) -> Self {
         let layout = Layout::new::<RcBox<V>>();
         let block = alloc_block(layout).cast::<RcBox<V>>();
         // SAFETY: `block` is valid for writes of `layout`, which is
         // `RcBox<V>`'s (a class block is at least as big and as aligned).
         unsafe {
             block.as_ptr().write(RcBox {
-                count: AtomicUsize::new(1),
+                count: AtomicUsize::new(count),
                 value,
             });
         }
@@ -456,6 +474,29 @@ mod tests {
             drop(r);
             for join in joins {
                 join.join().unwrap();
+            }
+            assert_eq!(drops.load(Ordering::SeqCst), before + 1);
+        }
+    }
+
+    /// A pair starts with two references: the value outlives the first
+    /// dropped, on either thread, and goes with the second, once.
+    #[test]
+    fn a_pair_holds_two_references_and_drops_the_value_once() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        for other_first in [true, false] {
+            let (a, b) = Recycled::new_pair(Counted::<24>::new(&drops));
+            assert_eq!(Recycled::count(&a), 2);
+            let before = drops.load(Ordering::SeqCst);
+            let other = std::thread::spawn(move || drop(b));
+            if other_first {
+                other.join().unwrap();
+                assert_eq!(drops.load(Ordering::SeqCst), before);
+                assert_eq!(Recycled::count(&a), 1);
+                drop(a);
+            } else {
+                drop(a);
+                other.join().unwrap();
             }
             assert_eq!(drops.load(Ordering::SeqCst), before + 1);
         }

@@ -192,8 +192,8 @@ impl Registry {
         // plain task has no token field at all (memory per queued task).
         // The handle and the queue entry hold one reference each to the
         // one recycled block.
-        let task = Recycled::new(Task::with_extra(func, self.id(), extra));
-        let (handle, task) = (TaskPtr::recycled(task.clone()), JobRef::recycled(task));
+        let (handle, task) = Recycled::new_pair(Task::with_extra(func, self.id(), extra));
+        let (handle, task) = (TaskPtr::recycled(handle), JobRef::recycled(task));
         let closed = match priority {
             None => self.push_reserved(task),
             Some(priority) => self.push_priority_reserved(priority, task),
