@@ -121,6 +121,14 @@ impl<T: Send + 'static> AsyncResult<T> {
         }
     }
 
+    /// The handle of a task in a recycled block (reached without the
+    /// adapter an `Arc` task needs).
+    pub(crate) fn from_recycled<J: TaskRef<T> + 'static>(task: Recycled<J>) -> Self {
+        AsyncResult {
+            task: TaskPtr::recycled(task),
+        }
+    }
+
     /// The handle of a submission (see [`Submitted`]).
     pub(crate) fn submitted(submitted: Submitted<T>) -> Self {
         match submitted {

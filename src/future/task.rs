@@ -45,6 +45,7 @@ use crate::core::completion::Completion;
 use crate::core::counters::Outcome;
 use crate::core::job::{Job, JobRef, Runner, TaskRef};
 use crate::core::live::{LiveTask, Polling, SlotId};
+use crate::core::recycle::Recycled;
 use crate::core::registry::Registry;
 use crate::core::state::{Abort, Claim, Phase};
 use crate::core::sync::{lock, AtomicU8, Mutex, Ordering};
@@ -162,7 +163,7 @@ struct AsyncTask<T, F> {
     /// a cancellation, or by the task's drop.
     future: Mutex<FutureCell<F>>,
     /// What the task's [`AsyncResult`] holds: the outcome.
-    handle: Arc<AsyncHandle<T>>,
+    handle: Recycled<AsyncHandle<T>>,
     /// Weak: a queued task must not keep its pool's queues alive (the
     /// queues hold the task).
     registry: Weak<Registry>,
@@ -575,7 +576,8 @@ where
         crate::core::panics::drop_reporting(registry.id(), future);
         return AsyncResult::failed(TaskError::PoolClosed);
     }
-    // Two allocations: the task (with the future inline) and its handle. The
+    // Two allocations: the task (with the future inline) and its handle (a
+    // recycled block, which the result handle points to directly). The
     // handle's and the live list's references to the task are weak, made
     // before the task exists.
     let task = Arc::new_cyclic(|me: &Weak<AsyncTask<F::Output, F>>| {
@@ -585,7 +587,7 @@ where
             sched: PollState::new_scheduled(),
             cancel_requested: AtomicBool::new(false),
             future: Mutex::new(FutureCell::new(future)),
-            handle: Arc::new(AsyncHandle {
+            handle: Recycled::new(AsyncHandle {
                 completion: Completion::new_in(registry.id()),
                 task: control,
             }),
@@ -593,7 +595,7 @@ where
             slot: registry.async_tasks.insert(live),
         }
     });
-    let handle = AsyncResult::from_task(task.handle.clone());
+    let handle = AsyncResult::from_recycled(task.handle.clone());
     if registry.push_reserved(JobRef::new(task.clone())) {
         // The pool closed while we queued: take the task back unless a
         // worker already started it (then it runs; workers stay for it).
