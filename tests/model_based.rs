@@ -194,11 +194,15 @@ fn task(
 
 /// Whether `r` is a final outcome the model permits for `e`.
 fn permitted(e: &Entry, r: &Result<u32, TaskError>) -> Result<(), String> {
-    let cancellable = e.cancel_won || e.mass_cancel_after;
     let ok = match r {
         _ if e.refused => matches!(r, Err(TaskError::PoolClosed)),
         _ if e.cancel_won => matches!(r, Err(TaskError::Cancelled)),
-        Err(TaskError::Cancelled) => cancellable && !e.cancel_lost,
+        // Without a cancel that won, only a terminate (or shutdown with
+        // cancel) ends a task CANCELLED; it may do so even after a cancel
+        // that lost: a worker that took the task off its queue before
+        // terminate() claims it (a cancel then sees it running) and finds
+        // the pool terminated, and the closure never runs (checked below).
+        Err(TaskError::Cancelled) => e.mass_cancel_after,
         Ok(v) => match e.kind {
             Kind::Value(x) => *v == x,
             Kind::Gated(g) => *v == g as u32,
