@@ -207,7 +207,19 @@ impl<T> Completion<T> {
     /// Called by the owner of a RUNNING task when it is over. A task that
     /// stopped because it was cancelled ends CANCELLED, not FAILED.
     pub(crate) fn finish(&self, result: Result<T, TaskError>) {
-        self.state.finish(Phase::of(&result));
+        let phase = Phase::of(&result);
+        let slot = lock(&self.slot);
+        if !slot.has_callbacks() {
+            // The common case: the phase change and the publication in one
+            // store under the lock (a running task's word changes only by
+            // its owner, or under this lock), one atomic read-modify-write
+            // less than the two steps.
+            self.store_and_wake(slot, result, |state| state.finish_published(phase));
+            return;
+        }
+        // Callbacks see the task ready before it is published.
+        drop(slot);
+        self.state.finish(phase);
         self.publish(result);
     }
 
@@ -248,21 +260,7 @@ impl<T> Completion<T> {
         loop {
             let mut slot = lock(&self.slot);
             if !slot.has_callbacks() {
-                let lost = match result {
-                    // Nobody can ever take it: report it instead.
-                    Err(TaskError::Panicked(payload)) if self.detached.load(Ordering::Relaxed) => {
-                        Some(payload)
-                    }
-                    result => {
-                        slot.result = Some(result);
-                        None
-                    }
-                };
-                self.state.set_published();
-                self.wake_watchers(slot);
-                if let Some(payload) = lost {
-                    crate::core::panics::report(self.pool, payload);
-                }
+                self.store_and_wake(slot, result, State::set_published);
                 return;
             }
             let watchers = slot.watchers();
@@ -274,6 +272,32 @@ impl<T> Completion<T> {
             for callback in callbacks {
                 run_callback(self.pool, callback, &result);
             }
+        }
+    }
+
+    /// With no callback queued: puts `result` into the slot (or reports
+    /// it, a panic nobody can take any more), marks the word published
+    /// (`mark`), and wakes the watchers.
+    fn store_and_wake(
+        &self,
+        mut slot: MutexGuard<'_, Slot<T>>,
+        result: Result<T, TaskError>,
+        mark: impl FnOnce(&State),
+    ) {
+        let lost = match result {
+            // Nobody can ever take it: report it instead.
+            Err(TaskError::Panicked(payload)) if self.detached.load(Ordering::Relaxed) => {
+                Some(payload)
+            }
+            result => {
+                slot.result = Some(result);
+                None
+            }
+        };
+        mark(&self.state);
+        self.wake_watchers(slot);
+        if let Some(payload) = lost {
+            crate::core::panics::report(self.pool, payload);
         }
     }
 

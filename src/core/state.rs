@@ -335,10 +335,12 @@ impl State {
         self.0.store((state & !LENT) | PUBLISHED, Ordering::Release);
     }
 
-    /// RUNNING → `to`, published at once: the finish of a task whose value
-    /// goes straight to the thread that ran it (`finish_and_take`). Called
-    /// by the owner of the running task with the slot's lock held: nobody
-    /// else moves a RUNNING task, so one store is the whole step.
+    /// RUNNING → `to`, published at once: the finish of a task with no
+    /// callback queued (`Completion::finish`, `finish_and_take`). Called by
+    /// the owner of the running task with the slot's lock held: nobody else
+    /// moves a RUNNING task, and every other change of its word (a watcher
+    /// setting WATCHED) is made under that lock, so one store is the whole
+    /// step.
     pub(crate) fn finish_published(&self, to: Phase) {
         debug_assert!(to.is_final());
         let state = self.0.load(Ordering::Relaxed);
