@@ -17,7 +17,7 @@
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 
-use crate::core::state::{Abort, Claim, Finish, Phase, Snapshot, State};
+use crate::core::state::{Abort, Claim, Finish, Hold, Phase, Snapshot, State};
 use crate::core::sync::{current_thread, lock, AtomicBool, Mutex, MutexGuard, Ordering, Thread};
 use crate::error::TaskError;
 
@@ -46,8 +46,69 @@ impl Waiter {
     }
 }
 
+/// Where a task's result waits for its taker, outside the slot's lock:
+/// who may touch it is decided by the state word (`state.rs`), not by a
+/// lock. Before PUBLISHED, only the task's owner (the thread that moved it
+/// to its final phase) writes it, before it sets PUBLISHED (release).
+/// After, a thread touches it only once it has won the cell with a
+/// compare-and-swap on the word: TAKEN, to take the value out for good (a
+/// `get`, lock-free), or LENT, to borrow it for a late callback and put it
+/// back before clearing LENT (under the slot's lock). Both need the value
+/// published and not lent, and only one can win.
+struct ValueCell<T>(Cell<Option<Result<T, TaskError>>>);
+
+#[cfg(not(loom))]
+type Cell<V> = std::cell::UnsafeCell<V>;
+#[cfg(loom)]
+type Cell<V> = loom::cell::UnsafeCell<V>;
+
+// SAFETY: the value is moved between threads (T: Send) and reached by one
+// thread at a time, as the state word grants it (see the type's docs);
+// `&ValueCell` gives no access by itself: `put` and `take` are unsafe with
+// that contract.
+#[allow(unsafe_code)]
+unsafe impl<T: Send> Sync for ValueCell<T> {}
+
+impl<T> ValueCell<T> {
+    fn new(value: Option<Result<T, TaskError>>) -> Self {
+        ValueCell(Cell::new(value))
+    }
+
+    /// Puts the value in (the cell is empty).
+    ///
+    /// # Safety
+    ///
+    /// This thread owns the cell: it is the task's owner before the value
+    /// is published, or it won the cell with LENT (see the type's docs).
+    #[allow(unsafe_code)]
+    unsafe fn put(&self, value: Result<T, TaskError>) {
+        #[cfg(not(loom))]
+        // SAFETY: the caller's promise: nobody else touches the cell now.
+        unsafe {
+            *self.0.get() = Some(value);
+        }
+        #[cfg(loom)]
+        // SAFETY: as above.
+        self.0.with_mut(|cell| unsafe { *cell = Some(value) });
+    }
+
+    /// Takes the value out (`None` if it went elsewhere).
+    ///
+    /// # Safety
+    ///
+    /// This thread won the cell with TAKEN or LENT (see the type's docs).
+    #[allow(unsafe_code)]
+    unsafe fn take(&self) -> Option<Result<T, TaskError>> {
+        #[cfg(not(loom))]
+        // SAFETY: the caller's promise: nobody else touches the cell now.
+        return unsafe { (*self.0.get()).take() };
+        #[cfg(loom)]
+        // SAFETY: as above.
+        return self.0.with_mut(|cell| unsafe { (*cell).take() });
+    }
+}
+
 struct Slot<T> {
-    result: Option<Result<T, TaskError>>,
     /// Whoever waits or listens; whoever adds one sets WATCHED in the
     /// state word first (`state.rs`). Most tasks are collected without ever
     /// blocking (the value is there, or the waiting worker runs the task
@@ -109,6 +170,8 @@ pub(crate) struct Completion<T> {
     /// suite).
     pool: u32,
     slot: Mutex<Slot<T>>,
+    /// The result, once published (see [`ValueCell`]).
+    value: ValueCell<T>,
 }
 
 impl<T> Completion<T> {
@@ -123,10 +186,8 @@ impl<T> Completion<T> {
             state: State::pending(),
             detached: AtomicBool::new(false),
             pool,
-            slot: Mutex::new(Slot {
-                result: None,
-                watchers: None,
-            }),
+            slot: Mutex::new(Slot { watchers: None }),
+            value: ValueCell::new(None),
         }
     }
 
@@ -137,10 +198,8 @@ impl<T> Completion<T> {
             state: State::published(Phase::of(&result)),
             detached: AtomicBool::new(false),
             pool: 0,
-            slot: Mutex::new(Slot {
-                result: Some(result),
-                watchers: None,
-            }),
+            slot: Mutex::new(Slot { watchers: None }),
+            value: ValueCell::new(Some(result)),
         }
     }
 
@@ -214,7 +273,7 @@ impl<T> Completion<T> {
             // store under the lock (a running task's word changes only by
             // its owner, or under this lock), one atomic read-modify-write
             // less than the two steps.
-            self.store_and_wake(slot, result, |state| state.finish_published(phase));
+            self.store_and_wake(slot, result, |state| state.finish_published(phase, false));
             return;
         }
         // Callbacks see the task ready before it is published.
@@ -248,7 +307,7 @@ impl<T> Completion<T> {
             self.finish(result);
             return None;
         }
-        self.state.finish_published(Phase::of(&result));
+        self.state.finish_published(Phase::of(&result), true);
         self.wake_watchers(slot);
         Some(result)
     }
@@ -278,9 +337,12 @@ impl<T> Completion<T> {
     /// With no callback queued: puts `result` into the slot (or reports
     /// it, a panic nobody can take any more), marks the word published
     /// (`mark`), and wakes the watchers.
+    ///
+    /// The caller owns the value cell: it is the task's owner and the value
+    /// is not published yet, or it borrowed the value (LENT).
     fn store_and_wake(
         &self,
-        mut slot: MutexGuard<'_, Slot<T>>,
+        slot: MutexGuard<'_, Slot<T>>,
         result: Result<T, TaskError>,
         mark: impl FnOnce(&State),
     ) {
@@ -290,7 +352,12 @@ impl<T> Completion<T> {
                 Some(payload)
             }
             result => {
-                slot.result = Some(result);
+                #[allow(unsafe_code)]
+                // SAFETY: this thread owns the cell (see above); `mark`
+                // publishes what it wrote (a release store).
+                unsafe {
+                    self.value.put(result)
+                };
                 None
             }
         };
@@ -339,15 +406,31 @@ impl<T> Completion<T> {
             slot.watchers().callbacks.push(callback);
             return;
         }
-        match slot.result.take() {
+        // Published and not lent (only a holder of this lock lends): the
+        // value is here, or it was taken.
+        let won = self.state.lend_value() == Hold::Won;
+        let lent = if won {
+            #[allow(unsafe_code)]
+            // SAFETY: this thread won the cell (LENT).
+            unsafe {
+                self.value.take()
+            }
+        } else {
+            None
+        };
+        match lent {
             Some(result) => {
-                self.state.set_lent();
                 slot.watchers().callback_thread = Some(current_thread());
                 drop(slot);
                 run_callback(self.pool, callback, &result);
                 self.publish(result);
             }
             None => {
+                if won {
+                    // The cell was empty (the value went to the thread that
+                    // ran the task, or was reported): give it back as taken.
+                    self.state.set_taken_unlent();
+                }
                 drop(slot);
                 run_callback(self.pool, callback, &Err(TaskError::ResultTaken));
             }
@@ -355,12 +438,15 @@ impl<T> Completion<T> {
     }
 
     /// Takes the value if it is available now.
+    /// No lock: one compare-and-swap on the state word wins the value.
     pub(crate) fn try_take(&self) -> Option<Result<T, TaskError>> {
-        let mut slot = lock(&self.slot);
-        if !self.is_available() {
-            return None;
+        match self.state.take_value() {
+            #[allow(unsafe_code)]
+            // SAFETY: this thread won the cell (TAKEN).
+            Hold::Won => Some(unsafe { self.value.take() }.unwrap_or(Err(TaskError::ResultTaken))),
+            Hold::Taken => Some(Err(TaskError::ResultTaken)),
+            Hold::NotAvailable => None,
         }
-        Some(slot.result.take().unwrap_or(Err(TaskError::ResultTaken)))
     }
 
     /// Registers `waiter` to be woken when the condition may hold (see
@@ -451,9 +537,12 @@ impl<T> Completion<T> {
     /// waker is kept for the publication.
     pub(crate) fn poll_take(&self, waker: &Waker) -> Poll<Result<T, TaskError>> {
         let mut slot = lock(&self.slot);
-        if self.state.watch().is_available() {
-            return Poll::Ready(slot.result.take().unwrap_or(Err(TaskError::ResultTaken)));
+        let _ = self.state.watch();
+        if let Some(result) = self.try_take() {
+            return Poll::Ready(result);
         }
+        // Not published, or lent: the publication (or the lender's return
+        // of the value) takes this lock, and wakes the waker kept here.
         let watchers = slot.watchers();
         match &watchers.future_waker {
             Some(old) if old.will_wake(waker) => {}

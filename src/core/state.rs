@@ -26,14 +26,19 @@
 //! * `pause` (RUNNING → PENDING) is a periodic task's step back to waiting
 //!   for its next run, so a cancel between runs is an ordinary `abort`.
 //!
-//! Three flag bits ride along, set only under the lock of the
-//! completion's slot (`completion.rs`), with one exception below:
-//! PUBLISHED, the final result (or its absence, once taken) is in the slot
-//! and every callback registered before has run; LENT, the result is out
-//! of the slot, lent to a thread running a late callback; WATCHED, someone
-//! registered with the slot (a waiting thread, a callback, a waker) at
+//! Four flag bits ride along: PUBLISHED, the final result (or its
+//! absence, once taken) is in the completion's value cell and every
+//! callback registered before has run; LENT, the result is out of the
+//! cell, lent to a thread running a late callback; TAKEN, the result was
+//! handed out (the cell is empty for good); WATCHED, someone registered
+//! with the completion's slot (a waiting thread, a callback, a waker) at
 //! least once. A final phase is *ready*; a ready result that is published
-//! and not lent is *available* to take.
+//! and not lent is *available* to take. PUBLISHED, LENT (and its
+//! clearing) and WATCHED are set under the lock of the completion's slot
+//! (`completion.rs`), with the one exception below; TAKEN and LENT are
+//! won by compare-and-swap ([`take_value`](State::take_value),
+//! [`lend_value`](State::lend_value)), which is what gives the winner the
+//! value cell to itself: a taker needs no lock.
 //!
 //! The exception is [`finish_unwatched`](State::finish_unwatched): the
 //! owner of a running task that nobody ever watched, about to take its
@@ -61,6 +66,7 @@ const PHASE: u8 = 0b0111;
 const PUBLISHED: u8 = 0b1000;
 const LENT: u8 = 0b1_0000;
 const WATCHED: u8 = 0b10_0000;
+const TAKEN: u8 = 0b100_0000;
 
 /// Where a task is in its life (the state word without its flags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +150,19 @@ pub(crate) enum Abort {
     Won,
     /// The task had already left PENDING.
     TooLate,
+}
+
+/// The answer to [`State::take_value`] and [`State::lend_value`].
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hold {
+    /// This thread has the value cell to itself (to take the value, or to
+    /// borrow it and put it back).
+    Won,
+    /// The value was handed out already: the cell is empty for good.
+    Taken,
+    /// Not published yet, or lent to another thread: wait.
+    NotAvailable,
 }
 
 /// The answer to [`State::finish_unwatched`].
@@ -302,7 +321,7 @@ impl State {
         debug_assert!(to.is_final());
         match self.0.compare_exchange(
             RUNNING,
-            to.bits() | PUBLISHED,
+            to.bits() | PUBLISHED | TAKEN,
             Ordering::AcqRel,
             Ordering::Relaxed,
         ) {
@@ -326,9 +345,11 @@ impl State {
     }
 
     /// Sets PUBLISHED (and clears LENT) on a final phase. Called with the
-    /// slot's lock held, which every flag change takes, and after the phase
-    /// became final, after which no transition succeeds: so nothing changes
-    /// the word between this load and store, and one store does it.
+    /// slot's lock held, after the phase became final (no transition
+    /// succeeds any more), on a word that is not published or is lent: no
+    /// taker or lender can win it then, and watchers change it only under
+    /// the lock. So nothing changes the word between this load and store,
+    /// and one store does it.
     pub(crate) fn set_published(&self) {
         let state = self.0.load(Ordering::Relaxed);
         debug_assert!(Phase::from_bits(state).is_final());
@@ -341,18 +362,59 @@ impl State {
     /// moves a RUNNING task, and every other change of its word (a watcher
     /// setting WATCHED) is made under that lock, so one store is the whole
     /// step.
-    pub(crate) fn finish_published(&self, to: Phase) {
+    /// With `taken`, the value went to the owner instead of the cell
+    /// (TAKEN is set with the rest).
+    pub(crate) fn finish_published(&self, to: Phase, taken: bool) {
         debug_assert!(to.is_final());
         let state = self.0.load(Ordering::Relaxed);
         debug_assert_eq!(state & PHASE, RUNNING);
-        self.0
-            .store((state & !PHASE) | to.bits() | PUBLISHED, Ordering::Release);
+        let taken = if taken { TAKEN } else { 0 };
+        self.0.store(
+            (state & !PHASE) | to.bits() | PUBLISHED | taken,
+            Ordering::Release,
+        );
     }
 
-    /// Marks the published result as lent out of the slot (slot's lock
-    /// held).
-    pub(crate) fn set_lent(&self) {
-        self.0.fetch_or(LENT, Ordering::AcqRel);
+    /// Wins the value cell to take the value out for good (TAKEN), if it
+    /// is available and was not taken; see [`Hold`]. No lock: the
+    /// compare-and-swap decides between takers, and against a lend.
+    pub(crate) fn take_value(&self) -> Hold {
+        self.hold(TAKEN)
+    }
+
+    /// Wins the value cell to lend the value to a late callback (LENT; the
+    /// slot's lock held), if it is available and was not taken; the lender
+    /// puts it back with [`set_published`](State::set_published).
+    pub(crate) fn lend_value(&self) -> Hold {
+        self.hold(LENT)
+    }
+
+    fn hold(&self, flag: u8) -> Hold {
+        let mut state = self.0.load(Ordering::Acquire);
+        loop {
+            if state & (PUBLISHED | LENT) != PUBLISHED {
+                return Hold::NotAvailable;
+            }
+            if state & TAKEN != 0 {
+                return Hold::Taken;
+            }
+            match self.0.compare_exchange_weak(
+                state,
+                state | flag,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Hold::Won,
+                Err(actual) => state = actual,
+            }
+        }
+    }
+
+    /// The lent cell turned out empty (its value went to the thread that
+    /// ran the task): given back as taken (slot's lock held).
+    pub(crate) fn set_taken_unlent(&self) {
+        let state = self.0.load(Ordering::Relaxed);
+        self.0.store((state & !LENT) | TAKEN, Ordering::Release);
     }
 }
 
@@ -386,14 +448,22 @@ mod tests {
     }
 
     #[test]
-    fn flags_publish_and_lend() {
+    fn flags_publish_lend_and_take() {
         let s = State::pending();
         assert_eq!(s.claim(), Claim::Won);
         s.finish(Phase::Cancelled);
-        s.set_lent();
-        assert!(!s.is_available());
+        assert_eq!(s.take_value(), Hold::NotAvailable);
         s.set_published();
         assert!(s.is_published() && s.is_available());
+        assert_eq!(s.lend_value(), Hold::Won);
+        assert!(!s.is_available());
+        assert_eq!(s.take_value(), Hold::NotAvailable);
+        s.set_published();
+        assert!(s.is_published() && s.is_available());
+        assert_eq!(s.take_value(), Hold::Won);
+        assert_eq!(s.take_value(), Hold::Taken);
+        assert_eq!(s.lend_value(), Hold::Taken);
+        assert!(s.is_available());
         assert_eq!(s.phase(), Phase::Cancelled);
     }
 }
