@@ -267,6 +267,24 @@ impl<T> Completion<T> {
     /// stopped because it was cancelled ends CANCELLED, not FAILED.
     pub(crate) fn finish(&self, result: Result<T, TaskError>) {
         let phase = Phase::of(&result);
+        // Nobody ever watched the task (no waiter, callback or waker, its
+        // handle not dropped): the value goes into the cell and one
+        // compare-and-swap publishes it, no lock (see `state.rs`).
+        #[allow(unsafe_code)]
+        // SAFETY: this thread owns the running task, and the value is not
+        // published: the cell is this thread's (see `ValueCell`).
+        unsafe {
+            self.value.put(result)
+        };
+        if self.state.finish_unwatched(phase, false) == Finish::Published {
+            return;
+        }
+        #[allow(unsafe_code)]
+        // SAFETY: still this thread's: the swap failed, nothing is
+        // published.
+        let Some(result) = (unsafe { self.value.take() }) else {
+            unreachable!("the value was put into the cell just now");
+        };
         let slot = lock(&self.slot);
         if !slot.has_callbacks() {
             // The common case: the phase change and the publication in one
@@ -298,7 +316,7 @@ impl<T> Completion<T> {
     ) -> Option<Result<T, TaskError>> {
         // Nobody ever watched the task (no waiter, callback or waker):
         // one compare-and-swap, no lock (see `state.rs`).
-        if self.state.finish_unwatched(Phase::of(&result)) == Finish::Published {
+        if self.state.finish_unwatched(Phase::of(&result), true) == Finish::Published {
             return Some(result);
         }
         let slot = lock(&self.slot);
@@ -393,6 +411,8 @@ impl<T> Completion<T> {
             return;
         }
         let _slot = lock(&self.slot);
+        // Watched, so the owner finishes under the lock and sees the flag.
+        let _ = self.state.watch();
         self.detached.store(true, Ordering::Relaxed);
     }
 

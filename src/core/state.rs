@@ -41,11 +41,13 @@
 //! value cell to itself: a taker needs no lock.
 //!
 //! The exception is [`finish_unwatched`](State::finish_unwatched): the
-//! owner of a running task that nobody ever watched, about to take its
-//! value itself (a `get` that ran its own task), moves it from RUNNING to
-//! its final phase and PUBLISHED in one compare-and-swap, without the lock:
-//! there is nobody to wake and no callback to run, and the value never
-//! enters the slot. This is safe against a thread that starts watching at
+//! owner of a running task that nobody ever watched (no waiter, callback
+//! or waker, and its handle not dropped) moves it from RUNNING to its
+//! final phase and PUBLISHED in one compare-and-swap, without the lock:
+//! there is nobody to wake and no callback to run. The value is either
+//! already in the value cell (a worker that ran the task put it there
+//! first) or never enters it (a `get` that ran its own task keeps it, and
+//! TAKEN is set with the rest). This is safe against a thread that starts watching at
 //! the same moment because [`watch`](State::watch) sets WATCHED with one
 //! read-modify-write of the same word and reads what it replaced: either
 //! the swap came first, and the watcher sees the task published (it does
@@ -313,15 +315,18 @@ impl State {
     }
 
     /// RUNNING → `to` and PUBLISHED at once, without the slot's lock, if
-    /// nobody ever watched the task (see the module docs): the owner of
-    /// the running task keeps the outcome. [`Finish::Watched`] if someone
-    /// did: nothing changed, and the owner finishes under the lock.
+    /// nobody ever watched the task (see the module docs). With `taken`,
+    /// the owner of the running task keeps the outcome (TAKEN is set with
+    /// the rest); without, it put the outcome into the value cell before,
+    /// and this publishes it. [`Finish::Watched`] if someone watched:
+    /// nothing changed, and the owner finishes under the lock.
     #[inline]
-    pub(crate) fn finish_unwatched(&self, to: Phase) -> Finish {
+    pub(crate) fn finish_unwatched(&self, to: Phase, taken: bool) -> Finish {
         debug_assert!(to.is_final());
+        let taken = if taken { TAKEN } else { 0 };
         match self.0.compare_exchange(
             RUNNING,
-            to.bits() | PUBLISHED | TAKEN,
+            to.bits() | PUBLISHED | taken,
             Ordering::AcqRel,
             Ordering::Relaxed,
         ) {
