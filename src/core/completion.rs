@@ -1,18 +1,21 @@
 //! The shared state of one task's outcome ([`Completion`]), which every
 //! task, whatever its closure type, carries: the state word (`state.rs`,
-//! which owns the phases and their transitions) and a small
-//! mutex-protected slot for the result, the waiters and the callbacks.
+//! which owns the phases and their transitions), a cell for the result
+//! ([`ValueCell`], reached by whoever wins it on the state word, no lock)
+//! and a small mutex-protected slot for the waiters and the callbacks.
 //!
 //! Only the thread that wins a transition into a final phase owns the
 //! result; it runs the done-callbacks with a reference to it and then
-//! *publishes* it into the slot; waiters are woken then, so a thread whose
+//! *publishes* it into the cell; waiters are woken then, so a thread whose
 //! wait returned sees every callback registered before completion done. The
 //! one exception is the thread running those callbacks: a callback that
 //! waits on its own handle finds it done at once instead of waiting for a
 //! publication that waits for it. A callback added after publication
-//! borrows the result out of the slot (LENT) and puts it back; takers wait
-//! while it is lent. User code (callbacks, the task itself) never runs
-//! under the slot's lock.
+//! borrows the result out of the cell (LENT) and puts it back; takers wait
+//! while it is lent. A task nobody ever watched is finished and published
+//! with one compare-and-swap, and a `get` takes a published value with
+//! one: a task's life then takes no lock at all. User code (callbacks, the
+//! task itself) never runs under the slot's lock.
 
 use std::sync::Arc;
 use std::task::{Poll, Waker};

@@ -566,10 +566,10 @@ mod size_tests {
         let tokened = size_of_task::<_, Tokened>(&f);
         eprintln!("Task<u64, 8-byte closure>: plain {plain} B, with token {tokened} B");
         assert!(plain < tokened, "plain {plain} B, tokened {tokened} B");
-        // With its 8-byte count, 72 bytes: a block of the 80-byte class
-        // (`core/recycle.rs`), one 96-byte malloc chunk (the closure cell
+        // With its 8-byte count, 72 bytes: a block of the 72-byte class
+        // (`core/recycle.rs`), one 80-byte malloc chunk (the closure cell
         // needs no lock: 8 bytes less than a mutex). Grown past 64, it
-        // takes the next size class (W6 +16 B).
+        // takes the next malloc chunk (W6 +16 B).
         #[cfg(all(target_pointer_width = "64", target_os = "linux"))]
         assert!(plain <= 64, "plain task grew to {plain} B");
     }
