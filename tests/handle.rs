@@ -466,3 +466,48 @@ fn debug_shows_the_state() {
     h.wait();
     assert_eq!(format!("{h:?}"), "AsyncResult { state: \"finished\" }");
 }
+
+/// Threads racing to take one handle's value (and late callbacks
+/// borrowing it meanwhile): the value is handed out exactly once, every
+/// other taker gets `ResultTaken`, and every callback runs once, seeing
+/// the value or `ResultTaken`. Many rounds, each racing the task's end.
+#[test]
+fn racing_takers_and_late_callbacks_share_one_value() {
+    let pool = ThreadPool::new(2).unwrap();
+    let rounds = if cfg!(miri) { 3 } else { 200 };
+    for round in 0..rounds {
+        let gate = Arc::new(Gate::new());
+        let g = gate.clone();
+        let handle = Arc::new(pool.submit(move || {
+            g.wait();
+            round
+        }));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let start = Arc::new(std::sync::Barrier::new(5));
+        let takers: Vec<_> = (0..4)
+            .map(|i| {
+                let (handle, calls, start) = (handle.clone(), calls.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    if i % 2 == 0 {
+                        let calls = calls.clone();
+                        handle.add_done_callback(move |r| {
+                            assert!(matches!(r, Ok(_) | Err(TaskError::ResultTaken)), "{r:?}");
+                            calls.fetch_add(1, Ordering::SeqCst);
+                        });
+                    }
+                    handle.get_timeout(LONG)
+                })
+            })
+            .collect();
+        start.wait();
+        gate.open();
+        let results: Vec<_> = takers.into_iter().map(|t| t.join().unwrap()).collect();
+        let values = results.iter().filter(|r| **r == Ok(round)).count();
+        assert_eq!(values, 1, "round {round}: {results:?}");
+        assert!(results
+            .iter()
+            .all(|r| *r == Ok(round) || *r == Err(TaskError::ResultTaken)));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+}
