@@ -127,6 +127,8 @@ WORKLOADS = [
      "bytes_per_task", "bytes per task", 1.0, "rayon spawn (no handle)", False),
     ("W7", "contention: 4 outside threads submitting and collecting at once",
      "tasks_per_s", "M tasks per s", 1e-6, "rayon spawn+oneshot", True),
+    ("W8", "scope: 100,000 tasks spawned into one scope inside the pool, each borrowing a counter",
+     "ns_per_task", "ns per task", 1.0, "rayon scope", False),
 ]
 
 
@@ -162,6 +164,8 @@ def summary(run):
         run.rec("W6", "rayon spawn+oneshot", "bytes_per_task"), "B")
     row("W7 4 submitters (vs rayon spawn + oneshot)", run.rec("W7", FP, "tasks_per_s"),
         run.rec("W7", "rayon spawn+oneshot", "tasks_per_s"), "M tasks/s", 1e-6, higher=True)
+    row("W8 scope spawns (vs rayon scope)", run.rec("W8", "futurepool scope", "ns_per_task"),
+        run.rec("W8", "rayon scope", "ns_per_task"), "ns/task")
     rows.append("")
     rows.append("Below 1× futurepool is faster (or smaller); ranges are the lowest and highest "
                 "of the repetitions.")

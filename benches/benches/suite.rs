@@ -1,4 +1,4 @@
-//! The futurepool benchmark suite: workloads W1..W7 of docs/performance.md,
+//! The futurepool benchmark suite: workloads W1..W8 of docs/performance.md,
 //! run side by side against the peers a user would otherwise pick (rayon,
 //! the `threadpool` crate, futures' `ThreadPool`, tokio's `spawn_blocking`,
 //! `std::thread::spawn` where N is small), every pool with the same thread
@@ -957,6 +957,61 @@ fn run_w7(cfg: &Config, res: &mut Results) {
     }
 }
 
+// -------------------------------------------------------------------- W8 ---
+
+const FP_SCOPE: &str = "futurepool scope";
+const RAYON_SCOPE: &str = "rayon scope";
+const W8_SYSTEMS: &[&str] = &[FP_SCOPE, RAYON_SCOPE];
+
+/// W8: `n` tasks spawned into one scope from inside the pool, each adding
+/// its index to a counter it borrows from the caller; the scope returns
+/// when all have run. Returns the wall time.
+fn w8(system: &str, threads: usize, n: u64) -> Duration {
+    let sum = std::sync::atomic::AtomicU64::new(0);
+    let start;
+    match system {
+        FP_SCOPE => {
+            let pool = futurepool(threads);
+            start = Instant::now();
+            pool.install(|| {
+                pool.scope(|s| {
+                    for i in 0..n {
+                        let sum = &sum;
+                        s.spawn(move || sum.fetch_add(i, Ordering::Relaxed));
+                    }
+                })
+            });
+        }
+        RAYON_SCOPE => {
+            let pool = rayon_pool(threads);
+            start = Instant::now();
+            pool.scope(|s| {
+                for i in 0..n {
+                    let sum = &sum;
+                    s.spawn(move |_| {
+                        sum.fetch_add(i, Ordering::Relaxed);
+                    });
+                }
+            });
+        }
+        _ => unreachable!("W8 has no system {system}"),
+    }
+    let t = start.elapsed();
+    assert_eq!(sum.into_inner(), n * (n - 1) / 2, "{system}: W8 sum");
+    t
+}
+
+fn run_w8(cfg: &Config, res: &mut Results) {
+    let n = cfg.size(100_000, 10_000);
+    for _ in 0..cfg.reps {
+        for &sys in W8_SYSTEMS.iter().filter(|s| cfg.runs(s)) {
+            let t = w8(sys, cfg.threads, n as u64);
+            let ns = t.as_nanos() as f64 / n as f64;
+            res.add("W8", sys, cfg.threads, "ns_per_task", "ns/task", ns);
+        }
+    }
+}
+
 // ---------------------------------------------------------- child process ---
 
 /// Runs one W5/W6 measurement in a fresh copy of this binary.
@@ -1041,6 +1096,13 @@ const TABLES: &[(&str, &str, &str, &str, bool)] = &[
         "tasks_per_s",
         RAYON_ONESHOT,
         false,
+    ),
+    (
+        "W8",
+        "scope: 100,000 tasks spawned into one scope inside the pool, each borrowing a counter",
+        "ns_per_task",
+        RAYON_SCOPE,
+        true,
     ),
 ];
 
@@ -1221,6 +1283,7 @@ fn main() {
         ("W5", run_w5),
         ("W6", run_w6),
         ("W7", run_w7),
+        ("W8", run_w8),
     ];
     for &(name, run) in workloads {
         if cfg.wants(name) {

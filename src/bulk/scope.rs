@@ -99,16 +99,19 @@ impl Extra for ScopeCount {
     }
 }
 
-/// One spawned task, as queued (inside an erased closure).
-struct ScopedJob<F, T> {
+/// One spawned task, as queued (inside an erased closure). It borrows the
+/// scope's state and the registry for `'scope`, as its closure may borrow
+/// anything: all of it is done with before the task ends (`ScopeCount`),
+/// so no reference count is taken per task.
+struct ScopedJob<'scope, F, T> {
     f: Option<F>,
     slot: Option<Recycled<Completion<T>>>,
-    state: Arc<ScopeState>,
-    registry: Arc<Registry>,
+    state: &'scope ScopeState,
+    registry: &'scope Registry,
     id: usize,
 }
 
-impl<F, T> ScopedJob<F, T>
+impl<F, T> ScopedJob<'_, F, T>
 where
     F: FnOnce() -> T,
 {
@@ -134,7 +137,7 @@ where
     }
 }
 
-impl<F, T> Drop for ScopedJob<F, T> {
+impl<F, T> Drop for ScopedJob<'_, F, T> {
     fn drop(&mut self) {
         // Drop what borrows from 'scope, panics contained: nothing may stop
         // the task from ending, which gives the count back.
@@ -193,8 +196,8 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         let job = ScopedJob {
             f: Some(f),
             slot: Some(slot.clone()),
-            state: self.state.clone(),
-            registry: self.registry.clone(),
+            state: &self.state,
+            registry: &self.registry,
             id,
         };
         let task: Box<dyn FnOnce() + Send + 'scope> = Box::new(move || job.run());
@@ -230,9 +233,8 @@ impl<'scope, 'env> Scope<'scope, 'env> {
             .submit_task(task, ScopeCount(self.state.clone()), None);
         ScopedHandle {
             slot,
-            state: self.state.clone(),
+            state: &self.state,
             id,
-            scope: PhantomData,
         }
     }
 
@@ -254,9 +256,8 @@ impl fmt::Debug for Scope<'_, '_> {
 /// scope joins it anyway.
 pub struct ScopedHandle<'scope, T> {
     slot: Recycled<Completion<T>>,
-    state: Arc<ScopeState>,
+    state: &'scope ScopeState,
     id: usize,
-    scope: PhantomData<&'scope ()>,
 }
 
 impl<T> ScopedHandle<'_, T> {
