@@ -338,11 +338,10 @@ impl<T: Send + 'static> AsyncResult<T> {
         // is there (a task collected after it finished), or this is a
         // worker that can run the task right here.
         let completion = self.completion();
-        if completion.is_available() {
-            if let Some(result) = completion.try_take() {
-                return Some(result);
-            }
-        } else if completion.phase() == Phase::Pending {
+        if let Some(result) = completion.try_take() {
+            return Some(result);
+        }
+        if completion.phase() == Phase::Pending {
             if let Some(result) = take_in_place(&*self.task) {
                 return Some(result);
             }
