@@ -52,18 +52,19 @@ where
     RA: Send,
     RB: Send,
 {
-    WorkerCtx::with_current(|ctx| match ctx {
-        Some(ctx) => ctx.join(a, b),
-        None => match crate::try_global() {
-            Ok(global) => global.install(|| join_here(a, b)),
-            Err(_) => crate::core::fork::one_after_the_other(a, b),
-        },
+    use crate::core::fork::one_after_the_other;
+    join_here(a, b, |a, b| match crate::try_global() {
+        // Inside, on a thread outside any pool still (the global pool is
+        // closed and ran the install here): one after the other.
+        Ok(global) => global.install(|| join_here(a, b, one_after_the_other)),
+        Err(_) => one_after_the_other(a, b),
     })
 }
 
-/// `join` on the current thread's pool, or one after the other on a
-/// thread outside any pool (the global pool refused the install).
-fn join_here<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
+/// The fork on the current thread's pool; `elsewhere` on a thread outside
+/// any pool.
+#[inline]
+fn join_here<A, B, RA, RB>(a: A, b: B, elsewhere: impl FnOnce(A, B) -> (RA, RB)) -> (RA, RB)
 where
     A: FnOnce() -> RA + Send,
     B: FnOnce() -> RB + Send,
@@ -72,6 +73,6 @@ where
 {
     WorkerCtx::with_current(|ctx| match ctx {
         Some(ctx) => ctx.join(a, b),
-        None => crate::core::fork::one_after_the_other(a, b),
+        None => elsewhere(a, b),
     })
 }

@@ -24,7 +24,6 @@ use crate::core::state::Claim;
 use crate::core::sync::{lock, AtomicUsize, Mutex, Ordering, Thread};
 use crate::core::waitable::Waitable;
 use crate::error::{payload_message, TaskError};
-use crate::pool::cancel::CancelToken;
 
 /// A scope to spawn borrowing tasks in; see [`ThreadPool::scope`](crate::ThreadPool::scope).
 ///
@@ -87,13 +86,6 @@ impl Waitable for ScopeState {
 struct ScopeCount(Arc<ScopeState>);
 
 impl Extra for ScopeCount {
-    fn token(&self) -> Option<&CancelToken> {
-        None
-    }
-    fn mark_ran(&self) {}
-    fn ran(&self) -> bool {
-        false
-    }
     fn ended(&self) {
         self.0.task_done();
     }

@@ -272,21 +272,29 @@ impl<T> Completion<T> {
         let phase = Phase::of(&result);
         // Nobody ever watched the task (no waiter, callback or waker, its
         // handle not dropped): the value goes into the cell and one
-        // compare-and-swap publishes it, no lock (see `state.rs`).
-        #[allow(unsafe_code)]
-        // SAFETY: this thread owns the running task, and the value is not
-        // published: the cell is this thread's (see `ValueCell`).
-        unsafe {
-            self.value.put(result)
-        };
-        if self.state.finish_unwatched(phase, false) == Finish::Published {
-            return;
-        }
-        #[allow(unsafe_code)]
-        // SAFETY: still this thread's: the swap failed, nothing is
-        // published.
-        let Some(result) = (unsafe { self.value.take() }) else {
-            unreachable!("the value was put into the cell just now");
+        // compare-and-swap publishes it, no lock (see `state.rs`). A
+        // watched task goes straight to the lock (a plain load decides, not
+        // a swap that would fail).
+        let result = if self.state.unwatched() {
+            #[allow(unsafe_code)]
+            // SAFETY: this thread owns the running task, and the value is
+            // not published: the cell is this thread's (see `ValueCell`).
+            unsafe {
+                self.value.put(result)
+            };
+            if self.state.finish_unwatched(phase, false) == Finish::Published {
+                return;
+            }
+            // A watcher came between the load and the swap.
+            #[allow(unsafe_code)]
+            // SAFETY: still this thread's: the swap failed, nothing is
+            // published.
+            let Some(result) = (unsafe { self.value.take() }) else {
+                unreachable!("the value was put into the cell just now");
+            };
+            result
+        } else {
+            result
         };
         let slot = lock(&self.slot);
         if !slot.has_callbacks() {
@@ -319,6 +327,8 @@ impl<T> Completion<T> {
     ) -> Option<Result<T, TaskError>> {
         // Nobody ever watched the task (no waiter, callback or waker):
         // one compare-and-swap, no lock (see `state.rs`).
+        // (No load first, as `finish` makes: a task its own getter runs is
+        // rarely watched, and the swap is the check.)
         if self.state.finish_unwatched(Phase::of(&result), true) == Finish::Published {
             return Some(result);
         }

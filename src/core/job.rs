@@ -163,16 +163,22 @@ pub(crate) fn abort_pending<T, F>(
 /// What a task carries besides its closure and outcome: nothing for a
 /// plain `submit` ([`Plain`], zero bytes, so every queued task is as small
 /// as it can be), a [`CancelToken`] and a started flag for a
-/// `submit_cancellable` task ([`Tokened`]).
+/// `submit_cancellable` task ([`Tokened`]), its scope for a scoped task
+/// (`bulk/scope.rs`). The defaults are a task with nothing extra.
 pub(crate) trait Extra: Send + Sync + 'static {
     /// The task's token, if it has one.
-    fn token(&self) -> Option<&CancelToken>;
+    fn token(&self) -> Option<&CancelToken> {
+        None
+    }
     /// Notes that the closure started (token tasks only).
-    fn mark_ran(&self);
+    fn mark_ran(&self) {}
     /// Whether the closure started: tells the statistics whether a
     /// CANCELLED task was cancelled before it ran (its queue entry counts
     /// it) or cooperatively by a worker that ran it inline (counted then).
-    fn ran(&self) -> bool;
+    /// Only a token task can end CANCELLED after it started.
+    fn ran(&self) -> bool {
+        false
+    }
     /// The task's outcome was published, by whoever moved it out of
     /// PENDING (a run, an abort, a refusal): called once, after the
     /// closure has been consumed (run, or dropped unrun). A scoped task
@@ -183,15 +189,7 @@ pub(crate) trait Extra: Send + Sync + 'static {
 /// A plain task: it only reaches CANCELLED unstarted.
 pub(crate) struct Plain;
 
-impl Extra for Plain {
-    fn token(&self) -> Option<&CancelToken> {
-        None
-    }
-    fn mark_ran(&self) {}
-    fn ran(&self) -> bool {
-        false
-    }
-}
+impl Extra for Plain {}
 
 /// A `submit_cancellable` task's token; see the module docs.
 pub(crate) struct Tokened {

@@ -314,6 +314,14 @@ impl State {
         debug_assert!(moved, "finish() on a task that was not running");
     }
 
+    /// Running and never watched (no flag set): whether
+    /// [`finish_unwatched`](State::finish_unwatched) is worth trying. Only
+    /// a hint (a watcher may come right after): the swap decides.
+    #[inline]
+    pub(crate) fn unwatched(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == RUNNING
+    }
+
     /// RUNNING → `to` and PUBLISHED at once, without the slot's lock, if
     /// nobody ever watched the task (see the module docs). With `taken`,
     /// the owner of the running task keeps the outcome (TAKEN is set with
@@ -383,6 +391,7 @@ impl State {
     /// Wins the value cell to take the value out for good (TAKEN), if it
     /// is available and was not taken; see [`Hold`]. No lock: the
     /// compare-and-swap decides between takers, and against a lend.
+    #[inline]
     pub(crate) fn take_value(&self) -> Hold {
         self.hold(TAKEN)
     }
@@ -394,6 +403,7 @@ impl State {
         self.hold(LENT)
     }
 
+    #[inline]
     fn hold(&self, flag: u8) -> Hold {
         let mut state = self.0.load(Ordering::Acquire);
         loop {
