@@ -14,7 +14,7 @@
 //! borrows the result out of the cell (LENT) and puts it back; takers wait
 //! while it is lent. A task nobody ever watched is finished and published
 //! with one compare-and-swap, and a `get` takes a published value with
-//! one: a task's life then takes no lock at all. User code (callbacks, the
+//! one: its outcome then takes no lock at all. User code (callbacks, the
 //! task itself) never runs under the slot's lock.
 
 use std::sync::Arc;
