@@ -19,7 +19,7 @@ use crate::core::registry::Submitted;
 use crate::core::state::Phase;
 use crate::core::sync::lock_std;
 use crate::core::sync::Thread;
-use crate::core::wait::{block, take_in_place};
+use crate::core::wait::{block, take_alone, take_in_place};
 use crate::core::waitable::Waitable;
 use crate::error::TaskError;
 
@@ -170,8 +170,25 @@ impl<T: Send + 'static> AsyncResult<T> {
     /// assert!(matches!(boom.get(), Err(TaskError::Panicked(_))));
     /// ```
     pub fn get(self) -> Result<T, TaskError> {
-        self.take_until(None)
+        // On the worker that queued the task, with nobody else able to
+        // reach it, it runs right here with no synchronisation at all.
+        let this = match take_alone(self.into_task()) {
+            Ok(result) => return result,
+            Err(task) => AsyncResult { task },
+        };
+        this.take_until(None)
             .expect("a wait without a deadline ends with the value")
+    }
+
+    /// The handle's reference to its task, without the handle's drop.
+    fn into_task(self) -> TaskPtr<T> {
+        let this = std::mem::ManuallyDrop::new(self);
+        #[allow(unsafe_code)]
+        // SAFETY: `this` is never dropped nor used again, so the field is
+        // moved out of it once.
+        unsafe {
+            std::ptr::read(&this.task)
+        }
     }
 
     /// Like [`get`](AsyncResult::get), but gives up after `timeout`.
@@ -407,5 +424,100 @@ impl<T: Send> TaskRef<T> for Finished<T> {
     }
     fn abort(&self, _: TaskError) -> bool {
         false
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::core::recycle::Recycled;
+    use crate::core::state::Phase;
+    use crate::{TaskError, ThreadPool};
+    use std::sync::mpsc;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    const LONG: Duration = Duration::from_secs(10);
+
+    /// Runs `body` on the only worker of a one-thread pool, so every task
+    /// it submits sits on that worker's deque until the body gets it.
+    fn on_worker<R: Send + 'static>(body: impl FnOnce(&ThreadPool) -> R + Send + 'static) -> R {
+        let pool = Arc::new(ThreadPool::new(1).unwrap());
+        let inner = pool.clone();
+        let outcome = pool.submit(move || body(&inner)).get_timeout(LONG);
+        pool.close();
+        assert!(pool.join_timeout(LONG));
+        outcome.unwrap()
+    }
+
+    /// A task that something besides its handle and its queue entry still
+    /// reaches is not run as if held alone: it is claimed and published,
+    /// and the other reference finds it over and its block alive.
+    #[test]
+    fn a_task_with_another_reference_is_published_for_it() {
+        let (phase, count) = on_worker(|pool| {
+            let handle = pool.submit(|| 7);
+            let other = handle.task.another();
+            assert_eq!(handle.get(), Ok(7));
+            (other.completion().phase(), Recycled::count(&other))
+        });
+        assert_eq!(phase, Phase::Ok);
+        assert_eq!(count, 1);
+    }
+
+    /// A callback registered before `get` runs: the task was watched, so
+    /// `get` does not run it alone.
+    #[test]
+    fn a_watched_task_still_runs_its_callbacks_when_got_in_place() {
+        let (tx, rx) = mpsc::channel();
+        let got = on_worker(move |pool| {
+            let handle = pool.submit(|| 5);
+            handle.add_done_callback(move |r| tx.send(r.as_ref().ok().copied()).unwrap());
+            handle.get()
+        });
+        assert_eq!(got, Ok(5));
+        assert_eq!(rx.recv_timeout(LONG), Ok(Some(5)));
+    }
+
+    /// `get` of the task on top of its worker's deque counts it as a task
+    /// run by the pool, panicked or not, and leaves nothing queued.
+    #[test]
+    fn tasks_got_in_place_are_counted_and_leave_no_entry() {
+        let pool = Arc::new(ThreadPool::new(1).unwrap());
+        let inner = pool.clone();
+        let outer = pool.submit(move || {
+            let oks: Vec<_> = (0..50).map(|i| inner.submit(move || i).get()).collect();
+            let boom = inner.submit(|| -> u32 { panic!("boom") }).get();
+            (oks, boom.is_err(), inner.stats().queued)
+        });
+        let (oks, panicked, queued) = outer.get_timeout(LONG).unwrap();
+        assert_eq!(oks, (0..50).map(Ok).collect::<Vec<_>>());
+        assert!(panicked);
+        assert_eq!(queued, 0);
+        pool.close();
+        assert!(pool.join_timeout(LONG));
+        let stats = pool.stats();
+        assert_eq!((stats.completed, stats.panicked, stats.running), (51, 1, 0));
+    }
+
+    /// A token task got in place still ends CANCELLED when its token is
+    /// set before its closure returns, and a cancelled task is not run.
+    #[test]
+    fn token_and_cancel_hold_for_tasks_got_in_place() {
+        let (cancelled_run, cancelled_queued) = on_worker(|pool| {
+            let (tx, rx) = mpsc::channel::<crate::CancelToken>();
+            let running = pool.submit_cancellable(move |token| {
+                tx.send(token.clone()).unwrap();
+                token.cancel();
+                1
+            });
+            let never = pool.submit(|| -> u32 { unreachable!("cancelled before it ran") });
+            assert!(never.cancel());
+            let cancelled_queued = never.get();
+            let cancelled_run = running.get();
+            drop(rx);
+            (cancelled_run, cancelled_queued)
+        });
+        assert_eq!(cancelled_run, Err(TaskError::Cancelled));
+        assert_eq!(cancelled_queued, Err(TaskError::Cancelled));
     }
 }

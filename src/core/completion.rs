@@ -417,6 +417,12 @@ impl<T> Completion<T> {
         }
     }
 
+    /// Pending and never watched (see [`State::untouched`]).
+    #[inline]
+    pub(crate) fn untouched(&self) -> bool {
+        self.state.untouched()
+    }
+
     /// The handle was dropped: if the outcome is not published yet, a
     /// panic it turns out to be will be reported, not kept.
     pub(crate) fn detach(&self) {

@@ -56,6 +56,24 @@ pub(crate) trait TaskRef<T>: Send + Sync {
     ) -> Option<(Ran, Option<Result<T, TaskError>>)> {
         None
     }
+    /// Runs the task on this thread, which holds it alone, and hands back
+    /// its outcome, with no transition of its state word and no lock:
+    /// nobody else can ever look at the task again (`get` of a task whose
+    /// queue entry its worker took back, see `wait.rs`). The task is over
+    /// for good; all that is left is to free it. `None` if this kind of
+    /// task cannot be run so (only plain and token tasks can); nothing
+    /// happened then.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds every reference to the task (so no other thread
+    /// can reach it, now or later), its state is
+    /// [`untouched`](Completion::untouched), and it uses the task
+    /// afterwards only to free it.
+    #[allow(unsafe_code)]
+    unsafe fn run_alone(&self, _runner: &dyn Runner) -> Option<Result<T, TaskError>> {
+        None
+    }
 }
 
 /// The closure of a plain task: taken at most once, by the thread that
@@ -112,6 +130,50 @@ impl<T: 'static> TaskPtr<T> {
     /// The handle's reference to a task that lives in an `Arc`.
     pub(crate) fn shared(task: Arc<dyn TaskRef<T>>) -> Self {
         Self::recycled(Recycled::new(Shared(task)))
+    }
+}
+
+impl<T> TaskPtr<T> {
+    /// The task's address: where its queue entry points, if it has one
+    /// ([`JobRef::addr`]).
+    #[inline]
+    pub(crate) fn addr(&self) -> usize {
+        &*self.0 as *const dyn TaskRef<T> as *const () as usize
+    }
+
+    /// Whether the handle and one other reference (its queue entry, taken
+    /// off its queue by the caller) are all the task has.
+    #[inline]
+    pub(crate) fn held_with_entry_only(&self) -> bool {
+        Recycled::has_count(&self.0, 2)
+    }
+
+    /// Frees a task held alone, with its queue entry, after
+    /// [`run_alone`](TaskRef::run_alone): no count goes down, since nobody
+    /// else can see it.
+    ///
+    /// # Safety
+    ///
+    /// `entry` is this task's queue entry (its [`addr`](TaskPtr::addr)),
+    /// [`held_with_entry_only`](TaskPtr::held_with_entry_only) said true
+    /// once `entry` was off its queue, and the task ran alone.
+    #[allow(unsafe_code)]
+    #[inline]
+    pub(crate) unsafe fn free_with_entry(self, entry: JobRef) {
+        // The entry's reference is the other of the two: given up with
+        // the block, not counted down.
+        std::mem::forget(entry);
+        // SAFETY: the caller's promise: the handle and the forgotten entry
+        // were the block's only references.
+        unsafe { Recycled::free_alone(self.0) };
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+impl<T> TaskPtr<T> {
+    /// Another reference to the task, as a test holds one.
+    pub(crate) fn another(&self) -> Recycled<dyn TaskRef<T>> {
+        self.0.clone()
     }
 }
 
@@ -290,22 +352,38 @@ where
         if self.completion.claim() == Claim::Lost {
             return None;
         }
-        self.extra.mark_ran();
         #[allow(unsafe_code)]
         // SAFETY: this thread won the claim (PENDING -> RUNNING).
+        Some(unsafe { self.run_owned(runner) })
+    }
+
+    /// Runs the closure of a task this thread owns and returns the
+    /// outcome.
+    ///
+    /// # Safety
+    ///
+    /// This thread won the claim, or holds the task alone (see
+    /// [`TaskRef::run_alone`]): either way it may take the closure.
+    #[allow(unsafe_code)]
+    #[inline]
+    unsafe fn run_owned(&self, runner: &dyn Runner) -> Result<T, TaskError> {
+        self.extra.mark_ran();
+        // SAFETY: the caller's promise.
         let func = unsafe { self.func.take() };
         // A worker may have taken this task off a queue just before the
         // pool was terminated (so terminate() did not find it to cancel).
         // Checked after the claim, ordered against terminate()'s store:
         // once terminate() returns, every task that will ever run is
-        // already RUNNING; any other is cancelled without running.
+        // already RUNNING; any other is cancelled without running. (A task
+        // held alone is seen by no other thread, terminate() included: it
+        // counts as claimed from the moment its entry left the deque.)
         if runner.terminated() {
             crate::core::panics::drop_reporting(runner.pool(), func);
-            return Some(Err(TaskError::Cancelled));
+            return Err(TaskError::Cancelled);
         }
         let Some(func) = func else {
-            // Unreachable: only the PENDING -> RUNNING winner takes it.
-            return Some(Err(TaskError::Cancelled));
+            // Unreachable: only the owner takes it.
+            return Err(TaskError::Cancelled);
         };
         let result = catch_unwind(AssertUnwindSafe(func)).map_err(TaskError::Panicked);
         if result.is_ok() && self.extra.token().is_some_and(CancelToken::is_cancelled) {
@@ -313,9 +391,9 @@ where
             // handle says cancelled, and the value is dropped here (a
             // panic in its Drop must not keep the task RUNNING).
             crate::core::panics::drop_reporting(self.completion.pool(), result);
-            return Some(Err(TaskError::Cancelled));
+            return Err(TaskError::Cancelled);
         }
-        Some(result)
+        result
     }
 }
 
@@ -428,6 +506,16 @@ where
             entry: self.address(),
         };
         Some((ran, taken))
+    }
+
+    #[allow(unsafe_code)]
+    unsafe fn run_alone(&self, runner: &dyn Runner) -> Option<Result<T, TaskError>> {
+        // SAFETY: the caller's promise: nobody else can reach the task and
+        // nobody moved it out of PENDING, so this thread owns the closure
+        // as the winner of a claim would.
+        let result = unsafe { self.run_owned(runner) };
+        self.extra.ended();
+        Some(result)
     }
 }
 

@@ -199,6 +199,34 @@ impl<V: ?Sized> Recycled<V> {
         }
     }
 
+    /// Whether the value has exactly `n` references now. Acquire, as the
+    /// last drop's load is: when all `n` are the caller's, every use of the
+    /// value through a reference dropped before happens before what the
+    /// caller does next.
+    #[inline]
+    pub(crate) fn has_count(this: &Self, n: usize) -> bool {
+        this.inner().count.load(Ordering::Acquire) == n
+    }
+
+    /// Drops the value and frees the block at once, without counting down:
+    /// what dropping every reference would do, less one atomic
+    /// read-modify-write per reference.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds every reference to the block: this one and the
+    /// others it has given up without dropping them (forgotten, or turned
+    /// into pointers by [`into_raw`](Recycled::into_raw)), which it never
+    /// uses again. [`has_count`](Recycled::has_count) says how many there
+    /// are.
+    #[inline]
+    pub(crate) unsafe fn free_alone(this: Self) {
+        let mut this = std::mem::ManuallyDrop::new(this);
+        // SAFETY: the caller's promise: no other reference exists, so the
+        // value is dropped once, here, as by the last reference's drop.
+        unsafe { this.drop_slow() };
+    }
+
     /// How many references the value has (tests).
     #[cfg(all(test, not(loom)))]
     pub(crate) fn count(this: &Self) -> usize {

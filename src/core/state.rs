@@ -314,6 +314,15 @@ impl State {
         debug_assert!(moved, "finish() on a task that was not running");
     }
 
+    /// PENDING with no flag: nobody ever claimed, aborted or watched the
+    /// task. For a thread that holds a task alone (see `job.rs`,
+    /// `TaskRef::run_alone`), this is what lets it run the task without any
+    /// transition: no other thread can ever look at the word again.
+    #[inline]
+    pub(crate) fn untouched(&self) -> bool {
+        self.load() == PENDING
+    }
+
     /// Running and never watched (no flag set): whether
     /// [`finish_unwatched`](State::finish_unwatched) is worth trying. Only
     /// a hint (a watcher may come right after): the swap decides.

@@ -25,7 +25,7 @@
 use std::time::{Duration, Instant};
 
 use crate::core::counters::Outcome;
-use crate::core::job::{Ran, Runner, TaskRef};
+use crate::core::job::{Ran, Runner, TaskPtr, TaskRef};
 use crate::core::parking::Unparked;
 use crate::core::registry::Registry;
 use crate::core::sync::{current_thread, fence, park_until, Ordering, Thread};
@@ -64,6 +64,25 @@ pub(crate) fn take_in_place<T>(task: &dyn TaskRef<T>) -> Option<Result<T, TaskEr
         }
         ctx.run_in_place(|runner| task.run_here_and_take(runner))
             .flatten()
+    })
+}
+
+/// `get` of a task on the worker that queued it, when nobody else can
+/// reach it: the common case of nested `submit(..).get()`, where the
+/// task's entry is still on top of this worker's deque and the handle
+/// being consumed is its only other reference. Then the task runs here
+/// with no transition of its state word, no lock and no reference count
+/// going down: claiming, publishing and counting would be for other
+/// threads, and there are none (about a third of the instructions per
+/// task of W3's submit + get in the benchmark suite, measured with
+/// callgrind; see [`WorkerCtx::take_alone`]). The task comes back when
+/// this does not apply, and the caller goes on with [`take_in_place`] and
+/// the general wait.
+#[inline]
+pub(crate) fn take_alone<T>(task: TaskPtr<T>) -> Result<Result<T, TaskError>, TaskPtr<T>> {
+    WorkerCtx::with_current(|ctx| match ctx {
+        Some(ctx) if !ctx.stack.is_low() => ctx.take_alone(task),
+        _ => Err(task),
     })
 }
 
@@ -225,6 +244,75 @@ impl WorkerCtx {
         }
         self.take_back(ran.entry);
         Some(value)
+    }
+
+    /// [`take_alone`] on this worker. The steps, each of which sends the
+    /// task back to the caller untouched if it fails:
+    ///
+    /// 1. The task is this pool's and untouched (PENDING, nobody ever
+    ///    watched it), and the pool is not terminated: cheap loads that
+    ///    spare the pop below for a task that is already over.
+    /// 2. The top of this worker's deque is the task's entry: popped (the
+    ///    deque's own protocol makes the pop exclusive against thieves);
+    ///    anything else on top is pushed back where it was.
+    /// 3. The task has two references (Acquire), the consumed handle and
+    ///    that entry: nobody else can reach it, or ever will. Its state is
+    ///    read again, untouched: a reference dropped just before step 3
+    ///    may have changed it (the Acquire makes that visible).
+    ///
+    /// Then the task is this thread's alone: it runs with
+    /// [`TaskRef::run_alone`], is counted as a run in place is, and its
+    /// block is freed without counting down.
+    #[inline]
+    pub(crate) fn take_alone<T>(
+        &self,
+        task: TaskPtr<T>,
+    ) -> Result<Result<T, TaskError>, TaskPtr<T>> {
+        let completion = task.completion();
+        if !completion.untouched()
+            || completion.pool() != self.registry.id()
+            || self.registry.is_terminated()
+        {
+            return Err(task);
+        }
+        let Some(entry) = self.local.pop() else {
+            return Err(task);
+        };
+        if entry.addr() != task.addr()
+            || !task.held_with_entry_only()
+            || !task.completion().untouched()
+        {
+            self.local.push(entry);
+            return Err(task);
+        }
+        let counters = self.counters();
+        counters.start();
+        #[allow(unsafe_code)]
+        // SAFETY: steps 2 and 3 above: this thread holds every reference
+        // to the task (the handle, and the entry it took off the deque),
+        // and its state is untouched; the task is used afterwards only to
+        // be freed.
+        let result = unsafe { task.run_alone(self) };
+        // What to count is the result's outcome: the closure of a handle's
+        // task is the user's, whose panics the task catches itself, so no
+        // mark of a panic kept inside can be left to read (`counted`, for
+        // the scope's tasks, whose handles are not this one).
+        counters.count(result.as_ref().map_or(Outcome::Skipped, Outcome::of));
+        let Some(result) = result else {
+            // Not a kind of task that runs alone: nothing happened to it.
+            self.local.push(entry);
+            return Err(task);
+        };
+        if let Some(bound) = &self.registry.bound {
+            bound.release(1);
+        }
+        #[allow(unsafe_code)]
+        // SAFETY: `entry` is the task's (step 2), the two were all its
+        // references (step 3), and it ran alone.
+        unsafe {
+            task.free_with_entry(entry)
+        };
+        Ok(result)
     }
 
     /// For a wait that cannot register a wake-up (a full bounded queue,
