@@ -160,12 +160,13 @@ impl<T> TaskPtr<T> {
     #[allow(unsafe_code)]
     #[inline]
     pub(crate) unsafe fn free_with_entry(self, entry: JobRef) {
-        // The entry's reference is the other of the two: given up with
-        // the block, not counted down.
-        std::mem::forget(entry);
-        // SAFETY: the caller's promise: the handle and the forgotten entry
-        // were the block's only references.
-        unsafe { Recycled::free_alone(self.0) };
+        // The handle's reference is given up, not counted down: the block
+        // is freed through the entry, whose table knows the task's type.
+        std::mem::forget(self);
+        // SAFETY: the caller's promise: the entry is a recycled task's
+        // (the handle's block, at its address), and it and the forgotten
+        // handle were the block's only references.
+        unsafe { entry.free_alone() };
     }
 }
 

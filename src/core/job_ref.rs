@@ -68,6 +68,10 @@ struct JobVTable {
     abort: unsafe fn(NonNull<()>, TaskError) -> bool,
     /// Gives back what the entry holds.
     drop: unsafe fn(NonNull<()>),
+    /// Frees a recycled job whose every reference the caller holds,
+    /// without counting down (see [`JobRef::free_alone`]); for the other
+    /// kinds, which that is never called on, the same as `drop`.
+    free_alone: unsafe fn(NonNull<()>),
 }
 
 /// A queued job (see the module docs).
@@ -140,6 +144,25 @@ impl JobRef {
         // SAFETY: as for `discard`.
         unsafe { (self.vtable.abort)(self.data, error) }
     }
+
+    /// Frees the recycled job this entry points to, held alone: the
+    /// entry's reference and every other one are the caller's. The block
+    /// is freed through the job's own type (known to the entry's table),
+    /// so the drop of its value is inlined and its size a constant.
+    ///
+    /// # Safety
+    ///
+    /// The entry was made by [`JobRef::recycled`], and the caller holds
+    /// every other reference to its job, gives them up without counting
+    /// them down (forgets them) and never uses them again.
+    #[allow(unsafe_code)]
+    #[inline]
+    pub(crate) unsafe fn free_alone(self) {
+        let (data, free_alone) = (self.data, self.vtable.free_alone);
+        std::mem::forget(self);
+        // SAFETY: the caller's promise; the entry is consumed here.
+        unsafe { free_alone(data) }
+    }
 }
 
 impl Drop for JobRef {
@@ -175,6 +198,7 @@ impl<J: Job + 'static> ArcJob<J> {
         discard: discard_heap::<J>,
         abort: abort_heap::<J>,
         drop: Self::drop,
+        free_alone: Self::drop,
     };
 
     /// SAFETY: `data` is the `Arc::into_raw` of an `Arc<J>` whose strong
@@ -201,6 +225,7 @@ impl<J: RunShared + 'static> RecycledJob<J> {
         discard: discard_heap::<J>,
         abort: abort_heap::<J>,
         drop: Self::drop,
+        free_alone: Self::free_alone,
     };
 
     /// SAFETY: `data` is the `Recycled::into_raw` of a `Recycled<J>` whose
@@ -218,6 +243,14 @@ impl<J: RunShared + 'static> RecycledJob<J> {
     unsafe fn drop(data: NonNull<()>) {
         // SAFETY: the entry's reference is given back.
         drop(unsafe { Recycled::from_raw(data.cast::<J>()) });
+    }
+
+    /// SAFETY: as `run`, and every reference to the job is the caller's
+    /// (see `JobRef::free_alone`); the entry ends here.
+    unsafe fn free_alone(data: NonNull<()>) {
+        // SAFETY: the entry's reference comes back, and with the others
+        // given up it is the only one left: the block is freed at once.
+        unsafe { Recycled::free_alone(Recycled::from_raw(data.cast::<J>())) };
     }
 }
 
@@ -298,6 +331,7 @@ where
         discard: Self::discard,
         abort: Self::abort,
         drop: Self::drop,
+        free_alone: Self::drop,
     };
 
     /// SAFETY: `data` points to a live `StackJob<F, R>` whose only entry
