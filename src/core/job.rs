@@ -62,7 +62,8 @@ pub(crate) trait TaskRef<T>: Send + Sync {
     /// queue entry its worker took back, see `wait.rs`). The task is over
     /// for good; all that is left is to free it. `None` if this kind of
     /// task cannot be run so (only plain and token tasks can); nothing
-    /// happened then.
+    /// happened then. The caller has checked that the pool is not
+    /// terminated, after it came to hold the task alone.
     ///
     /// # Safety
     ///
@@ -355,11 +356,12 @@ where
         }
         #[allow(unsafe_code)]
         // SAFETY: this thread won the claim (PENDING -> RUNNING).
-        Some(unsafe { self.run_owned(runner) })
+        Some(unsafe { self.run_owned(runner, true) })
     }
 
     /// Runs the closure of a task this thread owns and returns the
-    /// outcome.
+    /// outcome; with `check_terminated`, a terminated pool's task is
+    /// cancelled instead (a task held alone was checked by its taker).
     ///
     /// # Safety
     ///
@@ -367,7 +369,11 @@ where
     /// [`TaskRef::run_alone`]): either way it may take the closure.
     #[allow(unsafe_code)]
     #[inline]
-    unsafe fn run_owned(&self, runner: &dyn Runner) -> Result<T, TaskError> {
+    unsafe fn run_owned(
+        &self,
+        runner: &dyn Runner,
+        check_terminated: bool,
+    ) -> Result<T, TaskError> {
         self.extra.mark_ran();
         // SAFETY: the caller's promise.
         let func = unsafe { self.func.take() };
@@ -377,8 +383,9 @@ where
         // once terminate() returns, every task that will ever run is
         // already RUNNING; any other is cancelled without running. (A task
         // held alone is seen by no other thread, terminate() included: it
-        // counts as claimed from the moment its entry left the deque.)
-        if runner.terminated() {
+        // counts as claimed from the moment its entry left the deque, and
+        // its taker checks after that: `WorkerCtx::take_alone`.)
+        if check_terminated && runner.terminated() {
             crate::core::panics::drop_reporting(runner.pool(), func);
             return Err(TaskError::Cancelled);
         }
@@ -514,7 +521,7 @@ where
         // SAFETY: the caller's promise: nobody else can reach the task and
         // nobody moved it out of PENDING, so this thread owns the closure
         // as the winner of a claim would.
-        let result = unsafe { self.run_owned(runner) };
+        let result = unsafe { self.run_owned(runner, false) };
         self.extra.ended();
         Some(result)
     }

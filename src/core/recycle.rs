@@ -221,10 +221,16 @@ impl<V: ?Sized> Recycled<V> {
     /// are.
     #[inline]
     pub(crate) unsafe fn free_alone(this: Self) {
-        let mut this = std::mem::ManuallyDrop::new(this);
+        let this = std::mem::ManuallyDrop::new(this);
+        let layout = Layout::for_value(this.inner());
         // SAFETY: the caller's promise: no other reference exists, so the
-        // value is dropped once, here, as by the last reference's drop.
-        unsafe { this.drop_slow() };
+        // value is dropped once, here, as by the last reference's drop
+        // (`drop_slow`, inlined here: a caller of a known `V` gets a
+        // constant layout and the value's drop in line).
+        unsafe { std::ptr::drop_in_place(this.ptr.as_ptr()) };
+        // SAFETY: as in `drop_slow`: the block came from
+        // `alloc_block(layout)` and is no longer used.
+        unsafe { free_block(this.ptr.cast::<u8>(), layout) };
     }
 
     /// How many references the value has (tests).

@@ -166,14 +166,22 @@ impl Registry {
         X: Extra,
     {
         if self.is_closed() || self.bound.as_ref().is_some_and(|b| !self.reserve(b)) {
-            // Refused work is dropped here, unrun; its Drop is user code
-            // and must not make `submit` panic. Then the task has ended.
-            crate::core::panics::drop_reporting(self.id(), func);
-            extra.ended();
-            crate::core::panics::drop_reporting(self.id(), extra);
-            return Err(TaskError::PoolClosed);
+            return self.refuse(func, extra);
         }
         self.enqueue_reserved(func, extra, priority)
+    }
+
+    /// Refuses a submission to a closed pool. Refused work is dropped
+    /// here, unrun; its Drop is user code and must not make `submit`
+    /// panic. Then the task has ended. Out of line, so that `submit`
+    /// stays small.
+    #[cold]
+    #[inline(never)]
+    fn refuse<F, T, X: Extra>(&self, func: F, extra: X) -> Submitted<T> {
+        crate::core::panics::drop_reporting(self.id(), func);
+        extra.ended();
+        crate::core::panics::drop_reporting(self.id(), extra);
+        Err(TaskError::PoolClosed)
     }
 
     /// Queues a task whose place (on a bounded pool) is already reserved.
@@ -286,6 +294,7 @@ impl Registry {
     }
 
     /// [`push`](Registry::push) for a job whose place is reserved.
+    #[inline]
     pub(crate) fn push_reserved(&self, job: JobRef) -> bool {
         if let Err(job) = crate::core::worker::push_local(self, job) {
             self.injector.push(job);
@@ -313,10 +322,12 @@ impl Registry {
         }
     }
 
+    #[inline]
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
 
+    #[inline]
     pub(crate) fn is_terminated(&self) -> bool {
         self.terminated.load(Ordering::Relaxed)
     }

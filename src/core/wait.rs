@@ -250,8 +250,8 @@ impl WorkerCtx {
     /// task back to the caller untouched if it fails:
     ///
     /// 1. The task is this pool's and untouched (PENDING, nobody ever
-    ///    watched it), and the pool is not terminated: cheap loads that
-    ///    spare the pop below for a task that is already over.
+    ///    watched it): cheap loads that spare the pop below for a task
+    ///    that is already over.
     /// 2. The top of this worker's deque is the task's entry: popped (the
     ///    deque's own protocol makes the pop exclusive against thieves);
     ///    anything else on top is pushed back where it was.
@@ -259,6 +259,10 @@ impl WorkerCtx {
     ///    that entry: nobody else can reach it, or ever will. Its state is
     ///    read again, untouched: a reference dropped just before step 3
     ///    may have changed it (the Acquire makes that visible).
+    /// 4. The pool is not terminated. From step 2 on, the task counts as
+    ///    claimed; this check comes after the pop's SeqCst fence, so it is
+    ///    ordered against `terminate()` as the check after a claim is
+    ///    (`job.rs`).
     ///
     /// Then the task is this thread's alone: it runs with
     /// [`TaskRef::run_alone`], is counted as a run in place is, and its
@@ -269,10 +273,7 @@ impl WorkerCtx {
         task: TaskPtr<T>,
     ) -> Result<Result<T, TaskError>, TaskPtr<T>> {
         let completion = task.completion();
-        if !completion.untouched()
-            || completion.pool() != self.registry.id()
-            || self.registry.is_terminated()
-        {
+        if !completion.untouched() || completion.pool() != self.registry.id() {
             return Err(task);
         }
         let Some(entry) = self.local.pop() else {
@@ -280,7 +281,8 @@ impl WorkerCtx {
         };
         if entry.addr() != task.addr()
             || !task.held_with_entry_only()
-            || !task.completion().untouched()
+            || !completion.untouched()
+            || self.registry.is_terminated()
         {
             self.local.push(entry);
             return Err(task);

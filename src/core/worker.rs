@@ -410,6 +410,7 @@ impl Runner for WorkerCtx {
 
 /// Pushes `job` on the current thread's deque if it is a worker of
 /// `registry`; gives the job back otherwise.
+#[inline]
 pub(crate) fn push_local(registry: &Registry, job: JobRef) -> Result<(), JobRef> {
     WorkerCtx::with_current(|ctx| match ctx {
         Some(ctx) if ctx.serves(registry) && !ctx.overflow => {
