@@ -49,6 +49,7 @@ use crate::core::recycle::Recycled;
 use crate::core::registry::Registry;
 use crate::core::state::{Abort, Claim, Phase};
 use crate::core::sync::{lock, AtomicU8, Mutex, Ordering};
+use crate::core::worker::WorkerCtx;
 use crate::error::TaskError;
 use crate::future::waker::WakerRef;
 use crate::handle::AsyncResult;
@@ -205,25 +206,40 @@ where
     /// worker's deque, so a task that keeps yielding cannot starve the work
     /// queued under it.
     fn enqueue(self: &Arc<Self>, back: bool) {
-        let Some(registry) = self.registry.upgrade() else {
+        let queued = self.with_registry(|registry| {
+            let job = JobRef::new(self.clone());
+            if back {
+                // Counted on a bounded pool, as every entry a worker takes
+                // is; never waits for room (a poll must not block).
+                let _closed = registry.push_behind(job);
+            } else {
+                // A task already accepted is not withdrawn when the pool
+                // has closed meanwhile: workers stay while it is alive.
+                let _closed = registry.push(job);
+            }
+        });
+        if queued.is_none() && self.sched.start() {
             // The pool is gone (its workers exited, which they do only when
             // no async task is alive, so this is a stale entry at most):
             // nobody will poll the task again; end it here.
-            if self.sched.start() {
-                let _ = self.stop(TaskError::Cancelled);
-            }
-            return;
-        };
-        let job = JobRef::new(self.clone());
-        if back {
-            // Counted on a bounded pool, as every entry a worker takes is;
-            // never waits for room (a poll must not block).
-            let _closed = registry.push_behind(job);
-        } else {
-            // A task already accepted is not withdrawn when the pool has
-            // closed meanwhile: workers stay while it is alive.
-            let _closed = registry.push(job);
+            let _ = self.stop(TaskError::Cancelled);
         }
+    }
+
+    /// Runs `f` with the task's pool, `None` if the pool is gone. On a
+    /// worker of that pool (where a task is polled, ends, and is mostly
+    /// woken), the worker's own reference; elsewhere the task's weak one,
+    /// upgraded: a compare-and-swap on a count every thread that queues
+    /// or ends an async task of the pool would otherwise contend on.
+    #[inline]
+    fn with_registry<R>(&self, f: impl FnOnce(&Registry) -> R) -> Option<R> {
+        // The same allocation as the worker's registry: the same pool (the
+        // weak reference keeps the allocation from being reused).
+        let pool = self.registry.as_ptr();
+        WorkerCtx::with_current(|ctx| match ctx {
+            Some(ctx) if std::ptr::eq(&*ctx.registry, pool) => Some(f(&ctx.registry)),
+            _ => self.registry.upgrade().map(|registry| f(&registry)),
+        })
     }
 
     /// Polls the future once; the caller holds the task (POLLING).
@@ -322,9 +338,7 @@ where
     }
 
     fn retire(&self) {
-        if let Some(registry) = self.registry.upgrade() {
-            leave_live(&registry, self.slot);
-        }
+        let _ = self.with_registry(|registry| leave_live(registry, self.slot));
     }
 }
 
@@ -715,5 +729,84 @@ mod tests {
 
         pool.join();
         assert_eq!(drops.load(Ordering::SeqCst), 4);
+    }
+
+    /// Pending until `open`, which wakes the stored waker on the calling
+    /// thread.
+    #[derive(Clone, Default)]
+    struct Signal(Arc<std::sync::Mutex<(bool, Option<std::task::Waker>)>>);
+
+    impl Signal {
+        fn open(&self) {
+            let waker = {
+                let mut state = self.0.lock().unwrap();
+                state.0 = true;
+                state.1.take()
+            };
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }
+    }
+
+    impl Future for Signal {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            let mut state = self.0.lock().unwrap();
+            if state.0 {
+                Poll::Ready(())
+            } else {
+                state.1 = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Tasks of one pool woken by the workers of another: each pool's
+    /// queues and live list get only its own tasks (a worker takes the
+    /// shortcut to its own pool only for that pool's tasks), so both
+    /// pools count their own tasks, close and join.
+    #[test]
+    fn tasks_woken_by_another_pools_workers_stay_with_their_pool() {
+        let (a, b) = (ThreadPool::new(1).unwrap(), ThreadPool::new(1).unwrap());
+        let signals: Vec<Signal> = (0..20).map(|_| Signal::default()).collect();
+        let handles: Vec<_> = signals
+            .iter()
+            .enumerate()
+            .map(|(i, signal)| {
+                let signal = signal.clone();
+                a.spawn_async(async move {
+                    signal.await;
+                    i
+                })
+            })
+            .collect();
+        // Every task polled once and suspended, so each is woken by `b`.
+        let deadline = std::time::Instant::now() + LONG;
+        while !signals.iter().all(|s| s.0.lock().unwrap().1.is_some()) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "tasks never suspended"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let openers: Vec<_> = signals
+            .iter()
+            .map(|signal| {
+                let signal = signal.clone();
+                b.submit(move || signal.open())
+            })
+            .collect();
+        for opener in openers {
+            assert_eq!(opener.get_timeout(LONG), Ok(()));
+        }
+        for (i, handle) in handles.into_iter().enumerate() {
+            assert_eq!(handle.get_timeout(LONG), Ok(i));
+        }
+        assert_eq!((a.stats().completed, b.stats().completed), (20, 20));
+        a.close();
+        b.close();
+        assert!(a.join_timeout(LONG));
+        assert!(b.join_timeout(LONG));
     }
 }
