@@ -83,17 +83,16 @@ impl LiveSet {
         self.live.load(StdOrdering::SeqCst)
     }
 
-    /// Forgets a task; true if it was the last one alive.
-    pub(crate) fn remove(&self, slot: SlotId) -> bool {
+    /// Forgets a task; how many are left alive (`None` if it was already
+    /// forgotten).
+    pub(crate) fn remove(&self, slot: SlotId) -> Option<usize> {
         let (shard, index) = (slot.0 & ((1 << SHARD_BITS) - 1), slot.0 >> SHARD_BITS);
         {
             let mut slab = self.lock(shard);
-            if slab.entries[index].take().is_none() {
-                return false;
-            }
+            slab.entries[index].take()?;
             slab.free.push(index);
         }
-        self.live.fetch_sub(1, StdOrdering::SeqCst) == 1
+        Some(self.live.fetch_sub(1, StdOrdering::SeqCst) - 1)
     }
 
     /// Cancels every live task (terminate, `shutdown(_, true)`).

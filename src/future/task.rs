@@ -346,10 +346,21 @@ where
 /// lets the workers of a closed pool exit, and any end may make the pool
 /// idle (`wait_idle` waits for live tasks).
 fn leave_live(registry: &Registry, slot: SlotId) {
-    if registry.async_tasks.remove(slot) && registry.is_closed() {
+    let Some(left) = registry.async_tasks.remove(slot) else {
+        return;
+    };
+    if left == 0 && registry.is_closed() {
         registry.parking.wake_all();
     }
-    crate::core::idle::wake_waiters(registry);
+    // The pool can be idle only with at most one task alive (the waiter's
+    // own, for a `wait_idle` inside an async task; see `core/idle.rs`):
+    // only the ends that get there may have made it idle, and only they
+    // pay the fence of the wake-up (the decrements are totally ordered,
+    // so the end that brings the count to one or zero is the one after
+    // which a waiter can see it there).
+    if left <= 1 {
+        crate::core::idle::wake_waiters(registry);
+    }
 }
 
 /// Drops a future, catching a panic in its destructor.
