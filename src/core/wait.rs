@@ -21,6 +21,11 @@
 //! So a worker waiting for a result keeps the pool going, nested waits
 //! cannot deadlock on work queued behind them, and none of them can
 //! overflow the stack.
+//!
+//! `get` tries two shortcuts first, each a case of the loop's first step
+//! done without building a wait: [`take_alone`], for a task nobody else
+//! can reach any more (it runs with no synchronisation at all), and
+//! [`take_in_place`], for an unstarted task of this worker's pool.
 
 use std::time::{Duration, Instant};
 
