@@ -779,7 +779,16 @@ mod tests {
     /// pools count their own tasks, close and join.
     #[test]
     fn tasks_woken_by_another_pools_workers_stay_with_their_pool() {
-        let (a, b) = (ThreadPool::new(1).unwrap(), ThreadPool::new(1).unwrap());
+        // Daemon pools: if a task were retired from the wrong pool, the
+        // failed join below must not turn into a drop that waits forever.
+        let pool = || {
+            ThreadPool::builder()
+                .num_threads(1)
+                .daemon(true)
+                .build()
+                .unwrap()
+        };
+        let (a, b) = (pool(), pool());
         let signals: Vec<Signal> = (0..20).map(|_| Signal::default()).collect();
         let handles: Vec<_> = signals
             .iter()
