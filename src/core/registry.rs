@@ -154,6 +154,7 @@ impl Registry {
     /// `submit` of a task with `extra` (a cancellation token, a scope to
     /// tell, or nothing) and optionally a priority: waits for room first
     /// on a bounded pool.
+    #[inline]
     pub(crate) fn submit_task<F, T, X>(
         &self,
         func: F,
@@ -185,6 +186,7 @@ impl Registry {
     }
 
     /// Queues a task whose place (on a bounded pool) is already reserved.
+    #[inline]
     pub(crate) fn enqueue_reserved<F, T, X>(
         &self,
         func: F,
