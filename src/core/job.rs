@@ -130,7 +130,7 @@ impl<T: 'static> TaskPtr<T> {
 
     /// The handle's reference to a task that lives in an `Arc`.
     pub(crate) fn shared(task: Arc<dyn TaskRef<T>>) -> Self {
-        Self::recycled(Recycled::new(Shared(task)))
+        Self::recycled(Recycled::new_beside(Shared(task)))
     }
 }
 

@@ -31,8 +31,10 @@
 //!   collects them (200,000 at once in W1 of the benchmark suite) reuse
 //!   that memory for its next burst, while a thread that only frees
 //!   blocks others made (a worker running submissions from outside)
-//!   keeps no more than [`KEEP`]: what a thread holds is bounded by what
-//!   it had in use at once, never by what flows through it.
+//!   keeps no more than [`KEEP`]. What a thread holds is bounded by its
+//!   debt and by [`KEEP_OWED`], never by how many blocks pass through it.
+//!   A block made beside another allocation ([`Recycled::new_beside`])
+//!   adds no debt.
 //! * When a thread exits, its lists' destructor gives every block back
 //!   to the global allocator. Code that runs after that destructor (or
 //!   during thread-local destruction before the lists exist) finds the
@@ -69,22 +71,26 @@ const CLASS_SIZE: usize = 8;
 const CLASS_ALIGN: usize = 16;
 /// Classes of 8, 16, ... 256 bytes.
 const CLASSES: usize = 32;
-/// How many free blocks a thread keeps per class. Nested tasks free their
-/// blocks in stack order, so a thread reuses without the allocator as many
-/// tasks as its nesting is deep, up to this. Measured on the nested
-/// fib(24) benchmark (one thread, callgrind): keeping 8 still spent about
-/// 4.5 times the instructions of keeping 16 in malloc and free, and 16, 32
-/// and 128 measured the same (every task's block recycled). 32 leaves room for deeper
-/// nesting and for handles dropped in batches, and bounds what a thread
-/// keeps: 32 blocks of one task size (3 KiB for plain tasks of a small
-/// closure), 132 KiB if every class were full.
+/// How many free blocks any thread keeps per class, whoever took them.
+/// Nested tasks free their blocks in stack order, so a thread reuses
+/// without the allocator as many tasks as its nesting is deep, up to
+/// this. Measured on the nested fib(24) benchmark (one thread,
+/// callgrind): keeping 8 still spent about 4.5 times the instructions of
+/// keeping 16 in malloc and free, and 16, 32 and 128 measured the same
+/// (every task's block recycled). 32 leaves room for deeper nesting and
+/// for handles dropped in batches: 32 blocks of one task size (3 KiB for
+/// plain tasks of a small closure), 132 KiB if every class were full.
 const KEEP: usize = 32;
-/// How many blocks per class a thread keeps beyond [`KEEP`] when it gives
-/// back blocks it took (see the module docs): 262,144, 21 MiB of the
-/// 80-byte blocks of small plain tasks. Measured on W1 (200,000 tasks
-/// submitted from one thread, then collected): without the debt rule
-/// 0.45–0.49× rayon's time, keeping up to 65,536 0.31–0.36×, keeping
-/// every block 0.16–0.21× (side by side, one run each).
+/// How many blocks a list may hold when the thread gives back blocks it
+/// took itself (its debt, see the module docs): 262,144 per class, 21 MiB
+/// of the 80-byte blocks of small plain tasks, reached only by a thread
+/// that took that many blocks of one class and got as many back (after a
+/// burst of that many tasks, the allocator would have kept their memory
+/// in its arena as well). Measured on
+/// W1 (200,000 tasks submitted from one thread, then collected; side by
+/// side, one run each): keeping 32 0.45–0.49× rayon's time, keeping up to
+/// 65,536 0.31–0.36×, keeping every block 0.16–0.21×, this rule
+/// 0.15–0.17×.
 const KEEP_OWED: usize = 1 << 18;
 
 /// The block behind a [`Recycled`]: the count, then the value.
@@ -117,14 +123,26 @@ impl<V: ?Sized + std::panic::RefUnwindSafe> std::panic::UnwindSafe for Recycled<
 impl<V> Recycled<V> {
     /// Moves `value` into a block of this thread's free list (or a new one).
     pub(crate) fn new(value: V) -> Self {
-        Self::with_count(value, 1)
+        Self::with_count(value, 1, Debt::Owed)
+    }
+
+    /// [`new`](Self::new) for a block made beside an allocation of the
+    /// global allocator (an async task's handle part, next to the task's
+    /// `Arc`; an `Arc` task's adapter): it does not add to the thread's
+    /// debt (see the module docs), so beyond [`KEEP`] such blocks go back
+    /// to the allocator, which keeps them near what they were made with.
+    /// Measured: keeping 100,000 async tasks' handle parts on the thread
+    /// that collected them made the async benchmark (`async_oneshot`)
+    /// about 30% slower, and tokio's run in the same process slower too.
+    pub(crate) fn new_beside(value: V) -> Self {
+        Self::with_count(value, 1, Debt::None)
     }
 
     /// [`new`](Self::new) with two references at once (a task's handle and
     /// its queue entry): the same as `new` and `clone`, without the
     /// clone's atomic read-modify-write.
     pub(crate) fn new_pair(value: V) -> (Self, Self) {
-        let first = Self::with_count(value, 2);
+        let first = Self::with_count(value, 2, Debt::Owed);
         let second = Recycled {
             ptr: first.ptr,
             owns: PhantomData,
@@ -135,9 +153,9 @@ impl<V> Recycled<V> {
     /// A block holding `value` with `count` references, which the caller
     /// makes (one `Recycled` each).
     #[inline]
-    fn with_count(value: V, count: usize) -> Self {
+    fn with_count(value: V, count: usize, debt: Debt) -> Self {
         let layout = Layout::new::<RcBox<V>>();
-        let block = alloc_block(layout).cast::<RcBox<V>>();
+        let block = alloc_block(layout, debt).cast::<RcBox<V>>();
         // SAFETY: `block` is valid for writes of `layout`, which is
         // `RcBox<V>`'s (a class block is at least as big and as aligned).
         unsafe {
@@ -348,11 +366,14 @@ impl Lists {
     }
 
     /// A block this thread takes: from the list if it has one. The debt
-    /// grows either way.
+    /// grows either way, unless the block is made beside another
+    /// allocation ([`Recycled::new_beside`]).
     #[inline]
-    fn take(&self, class: usize) -> Option<NonNull<u8>> {
-        let list = &self.0[class];
-        list.owed.set(list.owed.get().saturating_add(1));
+    fn take(&self, class: usize, debt: Debt) -> Option<NonNull<u8>> {
+        if let Debt::Owed = debt {
+            let list = &self.0[class];
+            list.owed.set(list.owed.get().saturating_add(1));
+        }
         self.pop(class)
     }
 
@@ -435,14 +456,21 @@ fn global_alloc(layout: Layout) -> NonNull<u8> {
     NonNull::new(ptr).unwrap_or_else(|| handle_alloc_error(layout))
 }
 
+/// Whether taking a block adds to the thread's debt (see the module docs).
+#[derive(Clone, Copy)]
+enum Debt {
+    Owed,
+    None,
+}
+
 /// A block for a value of `layout`: recycled if this thread has one of its
 /// class, else new.
 #[inline]
-fn alloc_block(layout: Layout) -> NonNull<u8> {
+fn alloc_block(layout: Layout, debt: Debt) -> NonNull<u8> {
     let Some(class) = class_of(layout) else {
         return global_alloc(layout);
     };
-    match LISTS.try_with(|lists| lists.take(class)) {
+    match LISTS.try_with(|lists| lists.take(class, debt)) {
         Ok(Some(block)) => block,
         // Empty, or this thread's lists are already destroyed.
         _ => global_alloc(class_layout(class)),
@@ -629,6 +657,14 @@ mod tests {
         let theirs = made_elsewhere();
         std::thread::spawn(move || {
             drop(theirs);
+            assert_eq!(kept(class), Some(KEEP));
+        })
+        .join()
+        .unwrap();
+        // Blocks made beside another allocation add no debt.
+        std::thread::spawn(move || {
+            let beside: Vec<_> = (0..KEEP + 5).map(Recycled::new_beside).collect();
+            drop(beside);
             assert_eq!(kept(class), Some(KEEP));
         })
         .join()

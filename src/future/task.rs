@@ -612,7 +612,7 @@ where
             sched: PollState::new_scheduled(),
             cancel_requested: AtomicBool::new(false),
             future: Mutex::new(FutureCell::new(future)),
-            handle: Recycled::new(AsyncHandle {
+            handle: Recycled::new_beside(AsyncHandle {
                 completion: Completion::new_in(registry.id()),
                 task: control,
             }),
