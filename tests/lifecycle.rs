@@ -268,6 +268,31 @@ fn dropping_the_pool_from_its_own_worker_does_not_deadlock() {
     assert_eq!(h.get_timeout(LONG), Ok("dropped on a worker"));
 }
 
+/// The last reference to the pool inside a nested task that its parent
+/// collects right where it is queued (the worker runs it alone, in
+/// `get`): dropping it closes the pool from its own worker, and the
+/// child, the parent and the test all end.
+#[test]
+fn the_last_reference_inside_a_task_collected_on_its_worker() {
+    let pool = Arc::new(ThreadPool::new(1).unwrap());
+    let (dropped_tx, dropped_rx) = std::sync::mpsc::channel::<()>();
+    let inner = pool.clone();
+    let parent = pool.submit(move || {
+        let last = inner.clone();
+        let child = inner.submit(move || {
+            drop(last);
+            7
+        });
+        drop(inner);
+        // The test's own reference is gone too: `last` is the only one.
+        dropped_rx.recv_timeout(LONG).unwrap();
+        child.get()
+    });
+    drop(pool);
+    dropped_tx.send(()).unwrap();
+    assert_eq!(parent.get_timeout(LONG), Ok(Ok(7)));
+}
+
 #[test]
 fn joining_the_pool_from_its_own_worker_does_not_deadlock() {
     let pool = Arc::new(ThreadPool::new(1).unwrap());
