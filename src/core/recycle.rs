@@ -21,20 +21,19 @@
 //!   class's size when the list is empty.
 //! * The thread that drops the last reference drops the value, then
 //!   pushes the block onto its own list of that class if the list holds
-//!   fewer than [`KEEP`] blocks, or if this thread still *owes* the list
-//!   a block: it took more blocks of the class (from the list or the
-//!   allocator) than it has put back, and keeps at most [`KEEP_OWED`].
-//!   Otherwise the block goes back to the global allocator. A block may
-//!   so move from the thread that allocated it to another; every block of
-//!   a class has the same layout, so any thread may reuse or free it.
-//!   The debt is what lets a thread that makes a burst of tasks and
-//!   collects them (200,000 at once in W1 of the benchmark suite) reuse
-//!   that memory for its next burst, while a thread that only frees
-//!   blocks others made (a worker running submissions from outside)
-//!   keeps no more than [`KEEP`]. What a thread holds is bounded by its
-//!   debt and by [`KEEP_OWED`], never by how many blocks pass through it.
-//!   A block made beside another allocation ([`Recycled::new_beside`])
-//!   adds no debt.
+//!   fewer than [`KEEP`] blocks plus as many as this thread has taken
+//!   from the global allocator for that class (its *share*, at most
+//!   [`KEEP_SHARE`]). Otherwise the block goes back to the global
+//!   allocator. A block may so move from the thread that allocated it to
+//!   another; every block of a class has the same layout, so any thread
+//!   may reuse or free it. The share is what lets a thread that makes a
+//!   burst of tasks and collects them (200,000 at once in W1 of the
+//!   benchmark suite) reuse that memory for its next burst, while a
+//!   thread that only frees blocks others made (a worker running
+//!   submissions from outside) keeps no more than [`KEEP`]: what a thread
+//!   holds is bounded by what it once had to allocate, never by how many
+//!   blocks pass through it. A block made beside another allocation
+//!   ([`Recycled::new_beside`]) adds nothing to the share.
 //! * When a thread exits, its lists' destructor gives every block back
 //!   to the global allocator. Code that runs after that destructor (or
 //!   during thread-local destruction before the lists exist) finds the
@@ -81,17 +80,16 @@ const CLASSES: usize = 32;
 /// for handles dropped in batches: 32 blocks of one task size (3 KiB for
 /// plain tasks of a small closure), 132 KiB if every class were full.
 const KEEP: usize = 32;
-/// How many blocks a list may hold when the thread gives back blocks it
-/// took itself (its debt, see the module docs): 262,144 per class, 21 MiB
-/// of the 80-byte blocks of small plain tasks, reached only by a thread
-/// that took that many blocks of one class and got as many back (after a
-/// burst of that many tasks, the allocator would have kept their memory
-/// in its arena as well). Measured on
-/// W1 (200,000 tasks submitted from one thread, then collected; side by
+/// The most a thread's share (see the module docs) may add to [`KEEP`]
+/// for one class: 262,144 blocks, 21 MiB of the 80-byte blocks of small
+/// plain tasks, reached only by a thread that once had to allocate that
+/// many blocks of the class (after a burst of that many tasks, the
+/// allocator would have kept their memory in its arena as well). Measured
+/// on W1 (200,000 tasks submitted from one thread, then collected; side by
 /// side, one run each): keeping 32 0.45–0.49× rayon's time, keeping up to
-/// 65,536 0.31–0.36×, keeping every block 0.16–0.21×, this rule
-/// 0.15–0.17×.
-const KEEP_OWED: usize = 1 << 18;
+/// 65,536 0.31–0.36×, keeping every block 0.16–0.21×, keeping what the
+/// thread took and gave back itself 0.15–0.17×.
+const KEEP_SHARE: usize = 1 << 18;
 
 /// The block behind a [`Recycled`]: the count, then the value.
 #[repr(C)]
@@ -123,26 +121,26 @@ impl<V: ?Sized + std::panic::RefUnwindSafe> std::panic::UnwindSafe for Recycled<
 impl<V> Recycled<V> {
     /// Moves `value` into a block of this thread's free list (or a new one).
     pub(crate) fn new(value: V) -> Self {
-        Self::with_count(value, 1, Debt::Owed)
+        Self::with_count(value, 1, Share::Counts)
     }
 
     /// [`new`](Self::new) for a block made beside an allocation of the
     /// global allocator (an async task's handle part, next to the task's
     /// `Arc`; an `Arc` task's adapter): it does not add to the thread's
-    /// debt (see the module docs), so beyond [`KEEP`] such blocks go back
+    /// share (see the module docs), so beyond [`KEEP`] such blocks go back
     /// to the allocator, which keeps them near what they were made with.
     /// Measured: keeping 100,000 async tasks' handle parts on the thread
     /// that collected them made the async benchmark (`async_oneshot`)
     /// about 30% slower, and tokio's run in the same process slower too.
     pub(crate) fn new_beside(value: V) -> Self {
-        Self::with_count(value, 1, Debt::None)
+        Self::with_count(value, 1, Share::None)
     }
 
     /// [`new`](Self::new) with two references at once (a task's handle and
     /// its queue entry): the same as `new` and `clone`, without the
     /// clone's atomic read-modify-write.
     pub(crate) fn new_pair(value: V) -> (Self, Self) {
-        let first = Self::with_count(value, 2, Debt::Owed);
+        let first = Self::with_count(value, 2, Share::Counts);
         let second = Recycled {
             ptr: first.ptr,
             owns: PhantomData,
@@ -153,9 +151,9 @@ impl<V> Recycled<V> {
     /// A block holding `value` with `count` references, which the caller
     /// makes (one `Recycled` each).
     #[inline]
-    fn with_count(value: V, count: usize, debt: Debt) -> Self {
+    fn with_count(value: V, count: usize, share: Share) -> Self {
         let layout = Layout::new::<RcBox<V>>();
-        let block = alloc_block(layout, debt).cast::<RcBox<V>>();
+        let block = alloc_block(layout, share).cast::<RcBox<V>>();
         // SAFETY: `block` is valid for writes of `layout`, which is
         // `RcBox<V>`'s (a class block is at least as big and as aligned).
         unsafe {
@@ -340,13 +338,12 @@ struct FreeBlock {
     next: Option<NonNull<FreeBlock>>,
 }
 
-/// One free list: its head and length, and how many blocks of the class
-/// this thread took and has not given back yet (its debt; see the module
-/// docs; the list holds at most [`KEEP_OWED`] however large it is).
+/// One free list: its head and length, and how many blocks it may hold:
+/// [`KEEP`] plus the thread's share (see the module docs).
 struct List {
     head: Cell<Option<NonNull<FreeBlock>>>,
     len: Cell<usize>,
-    owed: Cell<usize>,
+    limit: Cell<usize>,
 }
 
 /// A thread's free lists, one per class (see the module docs).
@@ -360,21 +357,21 @@ impl Lists {
         const EMPTY: List = List {
             head: Cell::new(None),
             len: Cell::new(0),
-            owed: Cell::new(0),
+            limit: Cell::new(KEEP),
         };
         Lists([EMPTY; CLASSES])
     }
 
-    /// A block this thread takes: from the list if it has one. The debt
-    /// grows either way, unless the block is made beside another
+    /// A block from the global allocator was taken for `class`: the
+    /// thread's share grows, unless the block is made beside another
     /// allocation ([`Recycled::new_beside`]).
-    #[inline]
-    fn take(&self, class: usize, debt: Debt) -> Option<NonNull<u8>> {
-        if let Debt::Owed = debt {
+    #[cold]
+    fn fetched(&self, class: usize, share: Share) {
+        if let Share::Counts = share {
             let list = &self.0[class];
-            list.owed.set(list.owed.get().saturating_add(1));
+            list.limit
+                .set((list.limit.get() + 1).min(KEEP + KEEP_SHARE));
         }
-        self.pop(class)
     }
 
     #[inline]
@@ -389,18 +386,15 @@ impl Lists {
         Some(head.cast())
     }
 
-    /// Keeps `block` (of `class`); false if the list is full: it holds
-    /// [`KEEP`] blocks and this thread owes it none, or it holds
-    /// [`KEEP_OWED`].
+    /// Keeps `block` (of `class`); false if the list is full (it holds
+    /// its limit: [`KEEP`] plus the thread's share).
     #[inline]
     fn push(&self, class: usize, block: NonNull<u8>) -> bool {
         let list = &self.0[class];
         let len = list.len.get();
-        let owed = list.owed.get();
-        if len >= KEEP && (owed == 0 || len >= KEEP_OWED) {
+        if len >= list.limit.get() {
             return false;
         }
-        list.owed.set(owed.saturating_sub(1));
         let block = block.cast::<FreeBlock>();
         // SAFETY: the block is free and ours (the caller's promise), at
         // least 16 bytes aligned to 16: room for a `FreeBlock`.
@@ -456,21 +450,30 @@ fn global_alloc(layout: Layout) -> NonNull<u8> {
     NonNull::new(ptr).unwrap_or_else(|| handle_alloc_error(layout))
 }
 
-/// Whether taking a block adds to the thread's debt (see the module docs).
+/// Whether a block the thread takes from the global allocator adds to its
+/// share (see the module docs).
 #[derive(Clone, Copy)]
-enum Debt {
-    Owed,
+enum Share {
+    Counts,
     None,
 }
 
 /// A block for a value of `layout`: recycled if this thread has one of its
 /// class, else new.
 #[inline]
-fn alloc_block(layout: Layout, debt: Debt) -> NonNull<u8> {
+fn alloc_block(layout: Layout, share: Share) -> NonNull<u8> {
     let Some(class) = class_of(layout) else {
         return global_alloc(layout);
     };
-    match LISTS.try_with(|lists| lists.take(class, debt)) {
+    let recycled = LISTS.try_with(|lists| {
+        let block = lists.pop(class);
+        if block.is_none() {
+            // A new block: the thread may keep one more.
+            lists.fetched(class, share);
+        }
+        block
+    });
+    match recycled {
         Ok(Some(block)) => block,
         // Empty, or this thread's lists are already destroyed.
         _ => global_alloc(class_layout(class)),
@@ -628,15 +631,16 @@ mod tests {
         .unwrap();
     }
 
-    /// A thread keeps the blocks it took and gave back itself (its debt),
-    /// and at most KEEP blocks that other threads took: what passes
-    /// through a thread does not pile up there (valgrind and Miri see the
-    /// others freed).
+    /// A thread keeps KEEP blocks per class plus as many as it took from
+    /// the allocator (its share), so a burst it makes and collects is
+    /// reused whole; a thread that only frees blocks others made keeps
+    /// KEEP: what passes through a thread does not pile up there
+    /// (valgrind and Miri see the others freed).
     #[test]
-    fn a_thread_keeps_its_own_blocks_and_a_bounded_number_of_others() {
+    fn a_thread_keeps_its_share_and_a_bounded_number_of_others() {
         let class = class_of(Layout::new::<RcBox<usize>>()).unwrap();
         let made_elsewhere = || {
-            std::thread::spawn(|| (0..KEEP + 5).map(Recycled::new).collect::<Vec<_>>())
+            std::thread::spawn(|| (0..2 * KEEP).map(Recycled::new).collect::<Vec<_>>())
                 .join()
                 .unwrap()
         };
@@ -648,9 +652,9 @@ mod tests {
             let again: Vec<_> = (0..KEEP + 5).map(Recycled::new).collect();
             assert_eq!(kept(class), Some(0), "reused");
             drop(again);
-            assert_eq!(kept(class), Some(KEEP + 5));
+            assert_eq!(kept(class), Some(KEEP + 5), "no new share");
             drop(theirs);
-            assert_eq!(kept(class), Some(KEEP + 5), "owing nothing, full");
+            assert_eq!(kept(class), Some(2 * KEEP + 5), "KEEP plus the share");
         })
         .join()
         .unwrap();
@@ -661,7 +665,7 @@ mod tests {
         })
         .join()
         .unwrap();
-        // Blocks made beside another allocation add no debt.
+        // Blocks made beside another allocation add nothing to the share.
         std::thread::spawn(move || {
             let beside: Vec<_> = (0..KEEP + 5).map(Recycled::new_beside).collect();
             drop(beside);
@@ -671,16 +675,16 @@ mod tests {
         .unwrap();
     }
 
-    /// The debt is capped: a thread keeps at most KEEP_OWED blocks of a
-    /// class however many it took (too many blocks for Miri).
+    /// The share is capped: a thread keeps at most KEEP + KEEP_SHARE
+    /// blocks of a class however many it took (too many blocks for Miri).
     #[test]
     #[cfg_attr(miri, ignore)]
-    fn a_thread_keeps_at_most_keep_owed_blocks() {
+    fn a_thread_keeps_at_most_keep_plus_its_capped_share() {
         std::thread::spawn(|| {
             let class = class_of(Layout::new::<RcBox<usize>>()).unwrap();
-            let all: Vec<_> = (0..KEEP_OWED + 10).map(Recycled::new).collect();
+            let all: Vec<_> = (0..KEEP + KEEP_SHARE + 10).map(Recycled::new).collect();
             drop(all);
-            assert_eq!(kept(class), Some(KEEP_OWED));
+            assert_eq!(kept(class), Some(KEEP + KEEP_SHARE));
         })
         .join()
         .unwrap();
