@@ -499,23 +499,21 @@ mod tests {
         assert_eq!((stats.completed, stats.panicked, stats.running), (51, 1, 0));
     }
 
-    /// A token task got in place still ends CANCELLED when its token is
-    /// set before its closure returns, and a cancelled task is not run.
+    /// A token task run alone still ends CANCELLED when its token is set
+    /// before its closure returns, and a task cancelled before its `get`
+    /// is not run. Each `get` comes while the task's entry is on top of
+    /// the worker's deque.
     #[test]
     fn token_and_cancel_hold_for_tasks_got_in_place() {
         let (cancelled_run, cancelled_queued) = on_worker(|pool| {
-            let (tx, rx) = mpsc::channel::<crate::CancelToken>();
-            let running = pool.submit_cancellable(move |token| {
-                tx.send(token.clone()).unwrap();
+            let running = pool.submit_cancellable(|token| {
                 token.cancel();
                 1
             });
+            let cancelled_run = running.get();
             let never = pool.submit(|| -> u32 { unreachable!("cancelled before it ran") });
             assert!(never.cancel());
-            let cancelled_queued = never.get();
-            let cancelled_run = running.get();
-            drop(rx);
-            (cancelled_run, cancelled_queued)
+            (cancelled_run, never.get())
         });
         assert_eq!(cancelled_run, Err(TaskError::Cancelled));
         assert_eq!(cancelled_queued, Err(TaskError::Cancelled));

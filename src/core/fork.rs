@@ -146,9 +146,7 @@ impl WorkerCtx {
     /// Ends the entry of a fork taken back.
     #[inline]
     fn fork_taken_back(&self, job: JobRef) {
-        if let Some(bound) = &self.registry.bound {
-            bound.release(1);
-        }
+        self.release_place();
         // A stack entry holds nothing of its job: forgetting it is its
         // drop, without the call through its table.
         std::mem::forget(job);

@@ -384,7 +384,7 @@ where
         // already RUNNING; any other is cancelled without running. (A task
         // held alone is seen by no other thread, terminate() included: it
         // counts as claimed from the moment its entry left the deque, and
-        // its taker checks after that: `WorkerCtx::take_alone`.)
+        // its taker checks after that: `WorkerCtx::run_alone`.)
         if check_terminated && runner.terminated() {
             crate::core::panics::drop_reporting(runner.pool(), func);
             return Err(TaskError::Cancelled);

@@ -314,10 +314,12 @@ impl State {
         debug_assert!(moved, "finish() on a task that was not running");
     }
 
-    /// PENDING with no flag: nobody ever claimed, aborted or watched the
-    /// task. For a thread that holds a task alone (see `job.rs`,
-    /// `TaskRef::run_alone`), this is what lets it run the task without any
-    /// transition: no other thread can ever look at the word again.
+    /// PENDING with no flag: the task has not started (or, for a periodic
+    /// task, is between two runs) and nobody ever watched it, so its
+    /// completion holds no watcher and no value. For a thread that holds a
+    /// plain task alone (see `job.rs`, `TaskRef::run_alone`), this is what
+    /// lets it run the task without any transition: no other thread can
+    /// ever look at the word again.
     #[inline]
     pub(crate) fn untouched(&self) -> bool {
         self.load() == PENDING

@@ -29,8 +29,9 @@
 
 use std::time::{Duration, Instant};
 
+use crate::core::completion::Completion;
 use crate::core::counters::Outcome;
-use crate::core::job::{Ran, Runner, TaskPtr, TaskRef};
+use crate::core::job::{JobRef, Ran, Runner, TaskPtr, TaskRef};
 use crate::core::parking::Unparked;
 use crate::core::registry::Registry;
 use crate::core::sync::{current_thread, fence, park_until, Ordering, Thread};
@@ -80,15 +81,35 @@ pub(crate) fn take_in_place<T>(task: &dyn TaskRef<T>) -> Option<Result<T, TaskEr
 /// going down: claiming, publishing and counting would be for other
 /// threads, and there are none (about a third of the instructions per
 /// task of W3's submit + get in the benchmark suite, measured with
-/// callgrind; see [`WorkerCtx::take_alone`]). The task comes back when
+/// callgrind; see [`WorkerCtx::run_alone`]). The task comes back when
 /// this does not apply, and the caller goes on with [`take_in_place`] and
 /// the general wait.
 #[inline]
 pub(crate) fn take_alone<T>(task: TaskPtr<T>) -> Result<Result<T, TaskError>, TaskPtr<T>> {
-    WorkerCtx::with_current(|ctx| match ctx {
-        Some(ctx) if !ctx.stack.is_low() => ctx.take_alone(task),
-        _ => Err(task),
-    })
+    // First what needs no thread-local: a task that started or is over
+    // (the value of a finished task, collected from outside the pool) goes
+    // straight on.
+    let completion = task.completion();
+    if !completion.untouched() {
+        return Err(task);
+    }
+    let ran = WorkerCtx::with_current(|ctx| match ctx {
+        Some(ctx) if !ctx.stack.is_low() => ctx.run_alone(&task, completion),
+        _ => None,
+    });
+    match ran {
+        Some((result, entry)) => {
+            #[allow(unsafe_code)]
+            // SAFETY: `run_alone` gave back the task's own entry after the
+            // task ran alone, the handle and that entry being all its
+            // references (its steps 2 and 3).
+            unsafe {
+                task.free_with_entry(entry)
+            };
+            Ok(result)
+        }
+        None => Err(task),
+    }
 }
 
 /// A worker's main condition: the pool is closed, every queue is empty,
@@ -251,15 +272,18 @@ impl WorkerCtx {
         Some(value)
     }
 
-    /// [`take_alone`] on this worker. The steps, each of which sends the
-    /// task back to the caller untouched if it fails:
+    /// [`take_alone`] on this worker: runs the task held alone and gives
+    /// back its outcome and its queue entry, for the caller to free the
+    /// task with. The steps, each of which leaves the task as it was
+    /// (`None`) if it fails:
     ///
-    /// 1. The task is this pool's and untouched (PENDING, nobody ever
-    ///    watched it): cheap loads that spare the pop below for a task
-    ///    that is already over.
+    /// 1. The task is this pool's, and untouched (PENDING, nobody ever
+    ///    watched it: [`take_alone`] checked): cheap loads that spare the
+    ///    pop below for a task that is already over or another pool's.
     /// 2. The top of this worker's deque is the task's entry: popped (the
     ///    deque's own protocol makes the pop exclusive against thieves);
-    ///    anything else on top is pushed back where it was.
+    ///    anything else on top is pushed back where it was
+    ///    ([`pop_entry`](WorkerCtx::pop_entry)).
     /// 3. The task has two references (Acquire), the consumed handle and
     ///    that entry: nobody else can reach it, or ever will. Its state is
     ///    read again, untouched: a reference dropped just before step 3
@@ -270,27 +294,21 @@ impl WorkerCtx {
     ///    (`job.rs`).
     ///
     /// Then the task is this thread's alone: it runs with
-    /// [`TaskRef::run_alone`], is counted as a run in place is, and its
-    /// block is freed without counting down.
+    /// [`TaskRef::run_alone`] and is counted as a run in place is.
     #[inline]
-    pub(crate) fn take_alone<T>(
+    fn run_alone<T>(
         &self,
-        task: TaskPtr<T>,
-    ) -> Result<Result<T, TaskError>, TaskPtr<T>> {
-        let completion = task.completion();
-        if !completion.untouched() || completion.pool() != self.registry.id() {
-            return Err(task);
+        task: &TaskPtr<T>,
+        completion: &Completion<T>,
+    ) -> Option<(Result<T, TaskError>, JobRef)> {
+        if completion.pool() != self.registry.id() {
+            return None;
         }
-        let Some(entry) = self.local.pop() else {
-            return Err(task);
-        };
-        if entry.addr() != task.addr()
-            || !task.held_with_entry_only()
-            || !completion.untouched()
-            || self.registry.is_terminated()
+        let entry = self.pop_entry(task.addr())?;
+        if !task.held_with_entry_only() || !completion.untouched() || self.registry.is_terminated()
         {
             self.local.push(entry);
-            return Err(task);
+            return None;
         }
         let counters = self.counters();
         counters.start();
@@ -306,20 +324,15 @@ impl WorkerCtx {
         // the scope's tasks, whose handles are not this one).
         counters.count(result.as_ref().map_or(Outcome::Skipped, Outcome::of));
         let Some(result) = result else {
-            // Not a kind of task that runs alone: nothing happened to it.
+            // Not a kind of task that runs alone (never so in practice:
+            // only a plain or token task's block is its queue entry's
+            // address): nothing happened to the task, and its entry,
+            // counted as skipped here, goes back where it was.
             self.local.push(entry);
-            return Err(task);
+            return None;
         };
-        if let Some(bound) = &self.registry.bound {
-            bound.release(1);
-        }
-        #[allow(unsafe_code)]
-        // SAFETY: `entry` is the task's (step 2), the two were all its
-        // references (step 3), and it ran alone.
-        unsafe {
-            task.free_with_entry(entry)
-        };
-        Ok(result)
+        self.release_place();
+        Some((result, entry))
     }
 
     /// For a wait that cannot register a wake-up (a full bounded queue,

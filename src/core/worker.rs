@@ -222,23 +222,42 @@ impl WorkerCtx {
         }
     }
 
+    /// The entry on top of this worker's deque if it is the job at
+    /// `target`; anything else on top is put back where it was (LIFO: push
+    /// is the top).
+    #[inline]
+    pub(crate) fn pop_entry(&self, target: usize) -> Option<JobRef> {
+        let job = self.local.pop()?;
+        if job.addr() == target {
+            Some(job)
+        } else {
+            self.local.push(job);
+            None
+        }
+    }
+
+    /// An entry taken back off this worker's deque instead of being run
+    /// from it gives back its place in a bounded queue, as running it from
+    /// the deque would have.
+    #[inline]
+    pub(crate) fn release_place(&self) {
+        if let Some(bound) = &self.registry.bound {
+            bound.release(1);
+        }
+    }
+
     /// Drops the entry on top of this worker's deque if it is the job at
-    /// `target`, which has just run in place; releases its place in a
-    /// bounded queue, as running it from the deque would have. Anything
-    /// else on top is put back where it was (LIFO: push is the top).
+    /// `target`, which has just run in place (see
+    /// [`pop_entry`](WorkerCtx::pop_entry) and
+    /// [`release_place`](WorkerCtx::release_place)).
     ///
     /// A worker waits for the task it pushed last far more often than for
     /// any other, so this leaves no stale entry behind for a later pop to
     /// find finished.
     pub(crate) fn take_back(&self, target: usize) {
-        match self.local.pop() {
-            Some(job) if job.addr() == target => {
-                if let Some(bound) = &self.registry.bound {
-                    bound.release(1);
-                }
-            }
-            Some(job) => self.local.push(job),
-            None => {}
+        if let Some(job) = self.pop_entry(target) {
+            self.release_place();
+            drop(job);
         }
     }
 
