@@ -14,10 +14,11 @@
 //! its handle while it runs sets the token, and a task whose token is set
 //! when its closure returns ends CANCELLED (see `pool/cancel.rs`).
 
+use std::mem::MaybeUninit;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use crate::core::completion::Completion;
+use crate::core::completion::{Completion, Flag};
 use crate::core::counters::Outcome;
 use crate::core::recycle::{RcBox, Recycled};
 use crate::core::state::{Abort, Claim, Phase};
@@ -79,10 +80,13 @@ pub(crate) trait TaskRef<T>: Send + Sync {
 
 /// The closure of a plain task: taken at most once, by the thread that
 /// wins the task's move out of PENDING (its claim or its abort: one
-/// compare-and-swap from PENDING, so exactly one thread). That makes a
-/// lock around it unnecessary: two atomic read-modify-writes less per
-/// task, and 8 bytes less per queued task.
-pub(crate) struct ClosureCell<F>(std::cell::UnsafeCell<Option<F>>);
+/// compare-and-swap from PENDING, so exactly one thread), or by the `get`
+/// that holds the task alone. That makes a lock around it unnecessary:
+/// two atomic read-modify-writes less per task, and 8 bytes less per
+/// queued task. Whether it is still there is the completion's [`Flag`]
+/// (in the padding of the task's header), not an `Option`: 8 bytes less
+/// again for a closure with no spare bit (one that captures an integer).
+pub(crate) struct ClosureCell<F>(std::cell::UnsafeCell<MaybeUninit<F>>);
 
 // SAFETY: the closure is reached through `&ClosureCell` only by `take`,
 // whose contract leaves exactly one thread (the winner of the move out of
@@ -93,21 +97,50 @@ pub(crate) struct ClosureCell<F>(std::cell::UnsafeCell<Option<F>>);
 unsafe impl<F: Send> Sync for ClosureCell<F> {}
 
 impl<F> ClosureCell<F> {
+    /// A cell holding `func`; its flag must say so.
     pub(crate) fn new(func: F) -> Self {
-        ClosureCell(std::cell::UnsafeCell::new(Some(func)))
+        ClosureCell(std::cell::UnsafeCell::new(MaybeUninit::new(func)))
     }
 
-    /// Takes the closure.
+    /// Takes the closure, if `here` says it is still in the cell.
     ///
     /// # Safety
     ///
-    /// Only the thread that moved the task out of PENDING (a won
-    /// [`claim`](Completion::claim) or abort) may call this, and no other
-    /// thread ever touches the cell but to drop it with the task.
+    /// `here` is the cell's flag. Only the thread that moved the task out
+    /// of PENDING (a won [`claim`](Completion::claim) or abort), or that
+    /// holds it alone, may call this, and no other thread ever touches the
+    /// cell but to drop it with the task.
     #[allow(unsafe_code)]
-    pub(crate) unsafe fn take(&self) -> Option<F> {
-        // SAFETY: see the contract: this thread has exclusive access.
-        unsafe { (*self.0.get()).take() }
+    #[inline]
+    pub(crate) unsafe fn take(&self, here: &Flag) -> Option<F> {
+        // SAFETY: see the contract: this thread has exclusive access to the
+        // cell and its flag; the flag says whether the cell holds a
+        // closure, and is cleared as it is moved out, so it moves out once.
+        unsafe {
+            if !here.get() {
+                return None;
+            }
+            here.set(false);
+            Some((*self.0.get()).assume_init_read())
+        }
+    }
+
+    /// Drops the closure if `here` says it is still in the cell.
+    ///
+    /// # Safety
+    ///
+    /// `here` is the cell's flag, and nobody else reaches the task any
+    /// more (its drop).
+    #[allow(unsafe_code)]
+    unsafe fn drop_if_here(&mut self, here: &Flag) {
+        // SAFETY: as in `take`, with `&mut self`: nobody else touches the
+        // cell.
+        unsafe {
+            if here.get() {
+                here.set(false);
+                self.0.get_mut().assume_init_drop();
+            }
+        }
     }
 }
 
@@ -291,6 +324,17 @@ pub(crate) struct Task<T, F, X = Plain> {
     extra: X,
 }
 
+impl<T, F, X> Drop for Task<T, F, X> {
+    fn drop(&mut self) {
+        #[allow(unsafe_code)]
+        // SAFETY: the flag is the closure's (see `with_extra`), and this is
+        // the task's drop: nobody else reaches it.
+        unsafe {
+            self.func.drop_if_here(self.completion.flag())
+        };
+    }
+}
+
 impl<T, F> Task<T, F, Plain>
 where
     F: FnOnce() -> T + Send + 'static,
@@ -312,7 +356,9 @@ where
     /// the task is its own pool's.
     pub(crate) fn with_extra(func: F, pool: u32, extra: X) -> Self {
         Task {
-            completion: Completion::new_in(pool),
+            // The completion's flag says whether the closure is still in
+            // its cell (see `ClosureCell`).
+            completion: Completion::with_flag(pool, true),
             func: ClosureCell::new(func),
             extra,
         }
@@ -376,7 +422,7 @@ where
     ) -> Result<T, TaskError> {
         self.extra.mark_ran();
         // SAFETY: the caller's promise.
-        let func = unsafe { self.func.take() };
+        let func = unsafe { self.func.take(self.completion.flag()) };
         // A worker may have taken this task off a queue just before the
         // pool was terminated (so terminate() did not find it to cancel).
         // Checked after the claim, ordered against terminate()'s store:
@@ -427,7 +473,7 @@ where
         #[allow(unsafe_code)]
         // SAFETY: `abort` calls the release only on the thread that won the
         // move out of PENDING (Abort::Won).
-        let release = || drop(unsafe { self.func.take() });
+        let release = || drop(unsafe { self.func.take(self.completion.flag()) });
         let won = self.completion.abort(error, release) == Abort::Won;
         if won {
             self.extra.ended();
@@ -660,12 +706,13 @@ mod size_tests {
         let tokened = size_of_task::<_, Tokened>(&f);
         eprintln!("Task<u64, 8-byte closure>: plain {plain} B, with token {tokened} B");
         assert!(plain < tokened, "plain {plain} B, tokened {tokened} B");
-        // With its 8-byte count, 72 bytes: a block of the 72-byte class
-        // (`core/recycle.rs`), one 80-byte malloc chunk (the closure cell
-        // needs no lock: 8 bytes less than a mutex). Grown past 64, it
-        // takes the next malloc chunk (W6 +16 B).
+        // With its 8-byte count, 40 bytes: a block of the 40-byte class
+        // (`core/recycle.rs`), one 48-byte malloc chunk (the closure's
+        // presence and the value's tag sit in the header's padding, the
+        // slot is made on first watch: `core/completion.rs`). Grown past
+        // 40, it takes the next malloc chunk (W6 +16 B).
         #[cfg(all(target_pointer_width = "64", target_os = "linux"))]
-        assert!(plain <= 64, "plain task grew to {plain} B");
+        assert!(plain <= 32, "plain task grew to {plain} B");
     }
 }
 
@@ -806,6 +853,27 @@ mod recycled_tests {
         drop(handle);
         assert_eq!(tally.get(), (1, 0, 0));
         assert_eq!(crate::core::recycle::kept_total(), kept + 1);
+    }
+
+    /// Nobody runs or aborts the task: its closure is dropped with it,
+    /// once, by whichever reference goes last.
+    #[test]
+    fn never_run_nor_aborted_the_closure_goes_with_the_task() {
+        for handle_first in [false, true] {
+            let tally = Tally::default();
+            let (handle, entry, task) = queued(&tally);
+            drop(task);
+            if handle_first {
+                drop(handle);
+                assert_eq!(tally.get(), (0, 0, 0));
+                drop(entry);
+            } else {
+                drop(entry);
+                assert_eq!(tally.get(), (0, 0, 0));
+                drop(handle);
+            }
+            assert_eq!(tally.get(), (1, 0, 0));
+        }
     }
 
     /// The handle and the entry end on different threads from the one

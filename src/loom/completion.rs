@@ -3,7 +3,8 @@
 //! exactly once, late callbacks and takers share the value, timed-out
 //! waiters deregister, a dropped handle drops the value once, and the
 //! unlocked finish of a `get` that runs its own task strands no watcher,
-//! and lock-free takers and a late callback share the value once.
+//! lock-free takers and a late callback share the value once, and two
+//! first watchers at once make one slot.
 
 use std::sync::Arc;
 
@@ -332,5 +333,41 @@ fn loom_two_lock_free_takers_and_a_late_callback_share_the_value_once() {
         assert_eq!(values, 1, "{mine:?} {theirs:?} {rest:?}");
         let v = seen.load(Ordering::SeqCst);
         assert!(v == 1 || v == 2, "callback saw {v}");
+    });
+}
+
+/// The slot is made by whoever watches first: two first watchers at once
+/// (a callback and a waiter) while the owner finishes share one slot,
+/// the callback runs once with the value, and the waiter is not stranded.
+#[test]
+fn loom_two_first_watchers_make_one_slot() {
+    model(|| {
+        let c = Arc::new(Completion::<u32>::new());
+        let calls = Arc::new(AtomicUsize::new(0));
+        assert_eq!(c.claim(), Claim::Won);
+        let adder = {
+            let (c, calls) = (c.clone(), calls.clone());
+            thread::spawn(move || {
+                c.add_callback(Box::new(move |r| {
+                    assert_eq!(r, &Ok(5));
+                    calls.fetch_add(1, Ordering::SeqCst);
+                }));
+            })
+        };
+        let waiter = {
+            let c = c.clone();
+            thread::spawn(move || {
+                if c.register(Waiter::Thread(thread::current()), false) {
+                    while !c.is_published() {
+                        thread::park();
+                    }
+                }
+            })
+        };
+        c.finish(Ok(5));
+        adder.join().unwrap();
+        waiter.join().unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(c.try_take(), Some(Ok(5)));
     });
 }
