@@ -150,8 +150,11 @@ def summary(run):
         run.rec("W2", "rayon install", "p50_ns"), "µs", 1e-3)
     row("W2 round trip p99 (vs rayon install)", run.rec("W2", FP, "p99_ns"),
         run.rec("W2", "rayon install", "p99_ns"), "µs", 1e-3)
-    row("W3 fib(24), submit + get per call (vs rayon::join)", run.rec("W3", FP, "ms"),
-        run.rec("W3", "rayon join", "ms"), "ms")
+    for threads in sorted({1, t}):
+        for system, how in ((FP, "submit + get per call"), ("futurepool join", "futurepool::join")):
+            row(f"W3 fib(24), {how}, {threads} thread{'s' if threads > 1 else ''} (vs rayon::join)",
+                run.rec("W3", system, "ms", threads), run.rec("W3", "rayon join", "ms", threads),
+                "ms")
     row("W4 map (vs rayon par_iter)", run.rec("W4", FP_MAP, "ns_per_item"),
         run.rec("W4", "rayon par_iter", "ns_per_item"), "ns/item")
     fp5, ry5, no5 = (run.rec("W5", s, "cpu_us_per_idle_s") for s in (FP, "rayon install", "no pool"))
@@ -228,7 +231,8 @@ def sweep_table(run, w, metric, label, scale):
 def tables(run):
     m = run.meta
     out = [f"Run: `{m.get('command', 'cargo bench -p futurepool-benches --bench suite')}`, "
-           f"{m.get('reps', '?')} repetitions per system (W5: 3, W6: 2, W4: at least 3), "
+           f"{m.get('reps', '?')} repetitions per system (W3: three times as many, W5: 3, W6: 2, "
+           f"W4: at least 3), "
            f"interleaved across systems; {run.threads} worker threads unless a table says "
            f"otherwise; the suite took {m.get('seconds', '?')} s. "
            f"Raw samples: [bench-results.json](bench-results.json).", ""]
@@ -239,6 +243,7 @@ def tables(run):
     out += sweep_table(run, "W1", "ns_per_task", "ns per task", 1.0)
     out += sweep_table(run, "W2", "p50_ns", "p50 round trip, µs", 1e-3)
     out += sweep_table(run, "W2", "p99_ns", "p99 round trip, µs", 1e-3)
+    out += sweep_table(run, "W3", "ms", "ms", 1.0)
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -550,15 +550,41 @@ fn fib_rayon(n: u64) -> u64 {
     a + b
 }
 
+/// W3 runs at one thread and at the suite's thread count: fork-join's
+/// per-task cost shows at one thread, its scaling at more.
 fn run_w3(cfg: &Config, res: &mut Results) {
+    let mut counts = vec![1, cfg.threads];
+    counts.dedup();
+    for threads in counts {
+        w3_at(cfg, res, threads);
+    }
+    for sys in [THREADPOOL, FUTURES, TOKIO] {
+        res.skip(
+            "W3",
+            sys,
+            "deadlocks (not run): a task blocking on a task queued behind it holds a worker forever",
+        );
+    }
+    res.skip(
+        "W3",
+        STD_THREAD,
+        "not run: one OS thread per call (75,024 threads)",
+    );
+}
+
+/// One W3 run at `threads` workers. A repetition takes 0.4-5 ms, so W3
+/// makes three times as many as the other workloads (15 by default): its
+/// median then stands up to the spells of a few milliseconds in which a
+/// shared machine runs at half speed, which otherwise land on one
+/// system's repetition and not on the next one's.
+fn w3_at(cfg: &Config, res: &mut Results, threads: usize) {
     let n = cfg.size(24, 18) as u64;
-    let threads = cfg.threads;
     let expect = fib_serial(n);
     // The recursion needs the pool from inside its tasks; a &'static pool
     // (as with futurepool::global()) costs no reference counting.
     let fp: &'static ThreadPool = Box::leak(Box::new(futurepool(threads)));
     let ry = rayon_pool(threads);
-    for _ in 0..cfg.reps {
+    for _ in 0..cfg.reps * 3 {
         if cfg.runs(FP) {
             let start = Instant::now();
             let v = fp.submit(move || fib_fp(fp, n)).get().unwrap();
@@ -586,18 +612,6 @@ fn run_w3(cfg: &Config, res: &mut Results) {
         assert_eq!(v, expect);
     }
     fp.join();
-    for sys in [THREADPOOL, FUTURES, TOKIO] {
-        res.skip(
-            "W3",
-            sys,
-            "deadlocks (not run): a task blocking on a task queued behind it holds a worker forever",
-        );
-    }
-    res.skip(
-        "W3",
-        STD_THREAD,
-        "not run: one OS thread per call (75,024 threads)",
-    );
 }
 
 fn ms(d: Duration) -> f64 {
