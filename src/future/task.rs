@@ -48,7 +48,7 @@ use crate::core::live::{LiveTask, Polling, SlotId};
 use crate::core::recycle::Recycled;
 use crate::core::registry::Registry;
 use crate::core::state::{Abort, Claim, Phase};
-use crate::core::sync::{lock, AtomicU8, Mutex, Ordering};
+use crate::core::sync::{AtomicU8, Ordering};
 use crate::core::worker::WorkerCtx;
 use crate::error::TaskError;
 use crate::future::waker::WakerRef;
@@ -160,9 +160,10 @@ struct AsyncTask<T, F> {
     /// Set by `cancel()` on a started task: the worker that next holds it
     /// drops the future instead of polling it (or right after a poll).
     cancel_requested: AtomicBool,
-    /// Taken exactly once: by the poll that returns Ready (or panics), by
-    /// a cancellation, or by the task's drop.
-    future: Mutex<FutureCell<F>>,
+    /// Dropped exactly once: by the poll that returns Ready (or panics),
+    /// by a cancellation, or by the task's drop. No lock: see
+    /// [`FutureSlot`] for who may reach it.
+    future: FutureSlot<F>,
     /// What the task's [`AsyncResult`] holds: the outcome.
     handle: Recycled<AsyncHandle<T>>,
     /// Weak: a queued task must not keep its pool's queues alive (the
@@ -189,7 +190,12 @@ where
         // the workers, which wait for the live list to empty.
         let release = || {
             self.retire();
-            self.drop_future_reporting();
+            #[allow(unsafe_code)]
+            // SAFETY: `abort` runs this only on the thread that won the
+            // completion's move out of PENDING (see `FutureSlot`).
+            unsafe {
+                self.drop_future_reporting()
+            };
         };
         self.completion().abort(error, release) == Abort::Won
     }
@@ -222,7 +228,13 @@ where
             // The pool is gone (its workers exited, which they do only when
             // no async task is alive, so this is a stale entry at most):
             // nobody will poll the task again; end it here.
-            let _ = self.stop(TaskError::Cancelled);
+            if self.completion().phase() == Phase::Running {
+                #[allow(unsafe_code)]
+                // SAFETY: this thread holds the task (`start`), RUNNING.
+                let _ = unsafe { self.stop(TaskError::Cancelled) };
+            } else {
+                self.sched.finish();
+            }
         }
     }
 
@@ -250,21 +262,27 @@ where
         // Borrows this entry's reference: no count change per poll.
         let waker = WakerRef::new(self);
         let mut cx = Context::from_waker(&waker);
-        let mut slot = lock(&self.future);
+        #[allow(unsafe_code)]
+        // SAFETY: this thread holds the task (POLLING) and claimed its
+        // completion (RUNNING): see `FutureSlot`.
+        let slot = unsafe { self.future.get() };
         let polled = {
             let _polling = Polling::enter(self.completion().pool());
             catch_unwind(AssertUnwindSafe(|| slot.poll(&mut cx)))
         };
         match polled {
+            #[allow(unsafe_code)]
+            // SAFETY (both `stop`s): this thread holds the task, RUNNING,
+            // as for the poll; the cell's reference is no longer used.
             Ok(None) => {
                 // Unreachable: the future is dropped only when the task ends.
-                drop(slot);
-                self.stop(TaskError::Cancelled)
+                unsafe { self.stop(TaskError::Cancelled) }
             }
             Ok(Some(Poll::Pending)) => {
-                drop(slot);
                 if self.cancel_requested.load(StdOrdering::SeqCst) {
-                    return self.stop(TaskError::Cancelled);
+                    #[allow(unsafe_code)]
+                    // SAFETY: as above.
+                    return unsafe { self.stop(TaskError::Cancelled) };
                 } else if self.sched.suspend() {
                     self.enqueue(true);
                 }
@@ -274,14 +292,12 @@ where
                 // The value is already made: a panicking destructor now
                 // cannot take it back.
                 let dropped = slot.drop_future();
-                drop(slot);
                 self.report(dropped);
                 self.end(Ok(value));
                 Outcome::Completed
             }
             Err(payload) => {
                 let dropped = slot.drop_future();
-                drop(slot);
                 self.report(dropped);
                 self.end(Err(TaskError::Panicked(payload)));
                 Outcome::Panicked
@@ -292,8 +308,15 @@ where
     /// Ends a started task that this thread holds without a value: drops
     /// the future here (a panic in its destructor is reported instead).
     /// Returns what the statistics count for it.
-    fn stop(&self, error: TaskError) -> Outcome {
-        let error = match self.drop_future() {
+    ///
+    /// # Safety
+    ///
+    /// This thread holds the task, and its completion is RUNNING (see
+    /// [`FutureSlot`]).
+    #[allow(unsafe_code)]
+    unsafe fn stop(&self, error: TaskError) -> Outcome {
+        // SAFETY: the caller's promise.
+        let error = match unsafe { self.drop_future() } {
             Some(payload) => TaskError::Panicked(payload),
             None => error,
         };
@@ -315,18 +338,29 @@ where
         }
     }
 
-    /// Takes the task off its pool's live list (exactly once, by whoever
-    /// moved its completion into a final phase); the last one out lets
-    /// the workers of a closed pool exit.
     /// Drops the future where it lies (see [`FutureCell`]), if it is still
     /// there; a panic in its `Drop` is caught and returned.
-    fn drop_future(&self) -> Option<Payload> {
-        lock(&self.future).drop_future()
+    ///
+    /// # Safety
+    ///
+    /// This thread may reach the future (see [`FutureSlot`]): it holds
+    /// the task with its completion RUNNING, or it won the completion's
+    /// move out of PENDING.
+    #[allow(unsafe_code)]
+    unsafe fn drop_future(&self) -> Option<Payload> {
+        // SAFETY: the caller's promise.
+        unsafe { self.future.get() }.drop_future()
     }
 
     /// [`drop_future`](AsyncTask::drop_future), the panic reported.
-    fn drop_future_reporting(&self) {
-        let dropped = self.drop_future();
+    ///
+    /// # Safety
+    ///
+    /// As for [`drop_future`](AsyncTask::drop_future).
+    #[allow(unsafe_code)]
+    unsafe fn drop_future_reporting(&self) {
+        // SAFETY: the caller's promise.
+        let dropped = unsafe { self.drop_future() };
         self.report(dropped);
     }
 
@@ -337,6 +371,9 @@ where
         }
     }
 
+    /// Takes the task off its pool's live list (exactly once, by whoever
+    /// moved its completion into a final phase); the last one out lets
+    /// the workers of a closed pool exit.
     fn retire(&self) {
         let _ = self.with_registry(|registry| leave_live(registry, self.slot));
     }
@@ -367,10 +404,52 @@ fn leave_live(registry: &Registry, slot: SlotId) {
 /// A panic payload.
 type Payload = Box<dyn std::any::Any + Send>;
 
+/// Where an async task keeps its [`FutureCell`], without a lock: two
+/// atomic read-modify-writes less per poll (async tasks in
+/// docs/performance.md). One thread at a time reaches it, as the task's
+/// two state words decide:
+///
+/// - the thread that holds the task (its [`PollState`] moved it out of
+///   SCHEDULED, so no other thread holds it) while its completion is
+///   RUNNING: it polls the future, or drops it (a cancellation, the end of
+///   the poll that made the value);
+/// - the thread that won the completion's move out of PENDING by an abort
+///   (`abort_unstarted`), which drops the future: no poller can hold the
+///   task with its completion RUNNING then or later, since only a claim
+///   (the same compare-and-swap out of PENDING) makes it RUNNING, and the
+///   abort won it;
+/// - the task's `Drop`, with `&mut`.
+///
+/// Each of them gets there through an acquire of the word the previous
+/// one released (the poll state, the completion's word, the task's
+/// reference count), so each sees what the previous one did.
+struct FutureSlot<F>(std::cell::UnsafeCell<FutureCell<F>>);
+
+// SAFETY: the future moves to whichever thread polls or drops it (F:
+// Send), one thread at a time (see the type's docs); `get` is unsafe with
+// that contract, and nothing else reaches the cell through `&FutureSlot`.
+#[allow(unsafe_code)]
+unsafe impl<F: Send> Sync for FutureSlot<F> {}
+
+impl<F> FutureSlot<F> {
+    /// The cell.
+    ///
+    /// # Safety
+    ///
+    /// The calling thread is the one the type's docs let reach the future
+    /// now, and it drops the reference before it lets the task go.
+    #[allow(unsafe_code, clippy::mut_from_ref)]
+    #[inline]
+    unsafe fn get(&self) -> &mut FutureCell<F> {
+        // SAFETY: the caller's promise: no other thread reaches the cell.
+        unsafe { &mut *self.0.get() }
+    }
+}
+
 /// An async task's future, kept inline in the task rather than in a box of
 /// its own (one allocation less per task; see docs/performance.md) and
 /// pinned there. Pinning in place is sound because the cell never moves:
-/// it lives inside the task's `Arc` allocation, behind a mutex that holds
+/// it lives inside the task's `Arc` allocation, in a [`FutureSlot`] that holds
 /// it inline, and nothing moves it out (there is no `take`); the future is
 /// dropped where it lies, by [`drop_future`](FutureCell::drop_future) or
 /// by the cell's own `Drop` when the task is freed, before the memory can
@@ -453,7 +532,10 @@ where
             };
         }
         if self.cancel_requested.load(StdOrdering::SeqCst) {
-            return self.stop(TaskError::Cancelled);
+            #[allow(unsafe_code)]
+            // SAFETY: this thread holds the task (`start`) and it is
+            // RUNNING (claimed here or before).
+            return unsafe { self.stop(TaskError::Cancelled) };
         }
         self.poll_once()
     }
@@ -476,7 +558,9 @@ where
             self.sched.finish();
             return false;
         }
-        let _ = self.stop(TaskError::Cancelled);
+        #[allow(unsafe_code)]
+        // SAFETY: this thread holds the task (`start`), RUNNING.
+        let _ = unsafe { self.stop(TaskError::Cancelled) };
         true
     }
 }
@@ -534,7 +618,7 @@ impl<T, F> Drop for AsyncTask<T, F> {
                 .cancelled_elsewhere
                 .fetch_add(1, StdOrdering::Relaxed);
         }
-        let error = match lock(&self.future).drop_future() {
+        let error = match self.future.0.get_mut().drop_future() {
             Some(payload) => TaskError::Panicked(payload),
             None => TaskError::Cancelled,
         };
@@ -611,7 +695,7 @@ where
         AsyncTask {
             sched: PollState::new_scheduled(),
             cancel_requested: AtomicBool::new(false),
-            future: Mutex::new(FutureCell::new(future)),
+            future: FutureSlot(std::cell::UnsafeCell::new(FutureCell::new(future))),
             handle: Recycled::new_beside(AsyncHandle {
                 completion: Completion::new_in(registry.id()),
                 task: control,
@@ -740,6 +824,48 @@ mod tests {
 
         pool.join();
         assert_eq!(drops.load(Ordering::SeqCst), 4);
+    }
+
+    /// The two other threads that may reach the future: the canceller of
+    /// a task never polled (it wins the completion's move out of PENDING
+    /// and drops the future there), and the task's own drop when nothing
+    /// can wake it any more (a future that returned `Pending` and kept no
+    /// waker). Each drops it once, and the handle resolves `Cancelled`.
+    #[test]
+    fn the_future_is_dropped_once_by_a_canceller_or_with_its_task() {
+        let pool = ThreadPool::new(1).unwrap();
+        let drops = Arc::new(AtomicUsize::new(0));
+
+        // The one worker is busy until `open` is set: the task stays queued.
+        let open = Arc::new(AtomicUsize::new(0));
+        let gate = open.clone();
+        let blocker = pool.submit(move || {
+            while gate.load(Ordering::SeqCst) == 0 {
+                std::thread::yield_now();
+            }
+        });
+        let guard = Counted(drops.clone(), false);
+        let unstarted = pool.spawn_async(async move {
+            let _guard = guard;
+        });
+        assert!(unstarted.cancel());
+        assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped by the canceller");
+        open.store(1, Ordering::SeqCst);
+        assert_eq!(blocker.get_timeout(LONG), Ok(()));
+        assert_eq!(unstarted.get_timeout(LONG), Err(TaskError::Cancelled));
+
+        /// Pending for good, and keeps no waker.
+        struct Forgotten(#[allow(dead_code)] Counted);
+        impl Future for Forgotten {
+            type Output = ();
+            fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+                Poll::Pending
+            }
+        }
+        let forgotten = pool.spawn_async(Forgotten(Counted(drops.clone(), false)));
+        assert_eq!(forgotten.get_timeout(LONG), Err(TaskError::Cancelled));
+        assert_eq!(drops.load(Ordering::SeqCst), 2, "dropped with its task");
+        pool.join();
     }
 
     /// Pending until `open`, which wakes the stored waker on the calling
