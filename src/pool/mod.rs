@@ -107,6 +107,9 @@ impl ThreadPool {
     /// let handle = pool.submit(|| "done");
     /// assert_eq!(handle.get(), Ok("done"));
     /// ```
+    // Inline: the caller's frame takes the work of this one's (a fork of
+    // W3's submit + get, 346 -> 334 instructions, callgrind).
+    #[inline]
     pub fn submit<F, T>(&self, f: F) -> AsyncResult<T>
     where
         F: FnOnce() -> T + Send + 'static,
