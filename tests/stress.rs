@@ -281,3 +281,46 @@ fn terminate_racing_submitters_resolves_every_handle() {
         outcomes[0], outcomes[1], outcomes[2]
     );
 }
+
+/// A submission that races a worker on its way to sleep is never left
+/// queued with every worker asleep: the handshake between a submitter
+/// (push, then look for a parked worker) and a worker that parks
+/// (register, then look at the queues) holds whichever way their steps
+/// interleave, in the asymmetric form it takes on Linux (a compiler fence
+/// on the submitter's side, `membarrier` on the sleeper's: see
+/// `core/barrier.rs`) as in the symmetric one. Each round submits at a
+/// different moment after the previous task ended, from outside and from
+/// inside a task, so some submissions land while a worker is parking. A
+/// lost wake-up leaves the task queued forever: the bounded `get` fails.
+#[test]
+fn submissions_racing_workers_on_their_way_to_sleep_are_never_stranded() {
+    const BOUND: Duration = Duration::from_secs(10);
+    let pool = Arc::new(ThreadPool::new(2).unwrap());
+    let rounds = scaled(200_000);
+    for i in 0..rounds {
+        // 0 to ~20 microseconds: the span of a worker's search before it parks.
+        let until = std::time::Instant::now() + Duration::from_nanos((i % 200) as u64 * 100);
+        while std::time::Instant::now() < until {
+            std::hint::spin_loop();
+        }
+        let value = if i % 4 == 0 {
+            // From a task: the worker that runs it pushes onto its own
+            // deque and leaves the task to be stolen by its peer.
+            let inner = pool.clone();
+            pool.submit(move || {
+                let stolen = inner.submit(move || i);
+                // Wait without helping (no `get` on this thread), so only
+                // the other worker can run it.
+                let (tx, rx) = mpsc::channel();
+                stolen.add_done_callback(move |r| {
+                    let _ = tx.send(r.as_ref().ok().copied());
+                });
+                rx.recv_timeout(BOUND).ok().flatten()
+            })
+            .get_timeout(BOUND)
+        } else {
+            pool.submit(move || Some(i)).get_timeout(BOUND)
+        };
+        assert_eq!(value, Ok(Some(i)), "round {i}: a submission was stranded");
+    }
+}

@@ -34,6 +34,7 @@
 //! * `counters` are the per-worker statistics, `panics` where contained
 //!   panics go, `sync` picks std's or loom's primitives.
 
+pub(crate) mod barrier;
 pub(crate) mod completion;
 pub(crate) mod counters;
 pub(crate) mod counts;

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use once_cell::sync::OnceCell;
 
 use crate::core::registry::Registry;
-use crate::core::sync::{fence, lock_std as lock, Ordering};
+use crate::core::sync::lock_std as lock;
 
 /// How often an armed monitor samples the pool.
 pub(crate) const PERIOD: Duration = Duration::from_millis(50);
@@ -123,7 +123,7 @@ fn watch(weak: Weak<Registry>) {
         let threads = &registry.threads;
         if !registry.has_queued() {
             threads.counts.update(|c| Some(c.with_armed(false)));
-            fence(Ordering::SeqCst);
+            crate::core::barrier::heavy();
             if registry.has_queued() {
                 threads.counts.update(|c| Some(c.with_armed(true)));
             }

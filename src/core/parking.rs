@@ -7,12 +7,15 @@
 //! ```text
 //!   producer                          worker about to park
 //!   push job                          push self on `list`, count += 1
-//!   fence(SeqCst)                     fence(SeqCst)
+//!   barrier::light()                  barrier::heavy()
 //!   if count > 0: wake one           if work visible (or must leave): don't park
 //! ```
 //!
 //! The claim: a job made visible is never left queued while every worker
-//! that could run it stays parked. Proof sketch: SeqCst fences are totally
+//! that could run it stays parked. Proof sketch, with a SeqCst fence on
+//! both sides (the form the loom models check, and the one used where the
+//! asymmetric form is not available; `barrier.rs` gives the argument for
+//! a compiler fence against `membarrier`): SeqCst fences are totally
 //! ordered, so one of the two fences comes first.
 //!
 //! * Producer's fence first: the push happened before it, and the worker's
@@ -117,7 +120,8 @@ impl Parking {
             self.count.fetch_add(1, Ordering::SeqCst);
         }
         registered();
-        fence(Ordering::SeqCst);
+        // The worker's half of the handshake (`barrier.rs`).
+        crate::core::barrier::heavy();
         if stay_awake() {
             self.leave(notified);
             return Unparked::Condition;
@@ -156,13 +160,16 @@ impl Parking {
     }
 
     /// Wakes one parked worker, if any. Call it after making work visible
-    /// (pushing a job); it supplies the fence that pairs with the parked worker's.
+    /// (pushing a job); it supplies the producer's half of the fence that
+    /// pairs with the parked worker's (`barrier.rs`).
     /// The fence comes first, before anything else: `Registry::push` relies
     /// on it to order its push before its check of `closed`.
     /// Returns whether a worker was woken.
     #[inline]
     pub(crate) fn wake_one(&self) -> bool {
-        fence(Ordering::SeqCst);
+        // The producer's half of the handshake (`barrier.rs`): a compiler
+        // fence where the parking side pays for both.
+        crate::core::barrier::light();
         if self.count.load(Ordering::Relaxed) == 0 {
             return false;
         }

@@ -8,9 +8,10 @@
 //! owner, FIFO for thieves).
 //!
 //! Close versus submit: a submitter pushes first and then checks `closed`
-//! again (with a SeqCst fence in between); a worker decides to exit only
-//! after it has seen `closed` and then found every queue empty (with a
-//! fence in between). So either the submitter sees the pool closed and
+//! again (with the light half of the handshake fence in between,
+//! `barrier.rs`); a worker decides to exit only after it has seen `closed`
+//! and then found every queue empty (with the heavy half in between). So
+//! either the submitter sees the pool closed and
 //! withdraws its own task (`PoolClosed`), or the task is visible to the
 //! workers before they exit. No task is left in a queue nobody serves.
 
@@ -88,6 +89,9 @@ impl Registry {
         max_queued: Option<usize>,
         panic_handler: Option<crate::core::panics::PanicHandler>,
     ) -> Arc<Self> {
+        // Before the pool has a thread or a job: which form the fences of
+        // its handshakes take (`barrier.rs`).
+        crate::core::barrier::init();
         let n = config.sizes.target.min(64);
         let thread_name = config.thread_name.clone();
         let id = next_id();
@@ -307,10 +311,11 @@ impl Registry {
     /// After a push: the close check and the wake-up (see the module docs).
     #[inline]
     fn announce(&self) -> bool {
-        // wake_one starts with a SeqCst fence, which also serves as the
-        // fence between the push and the load of `closed` that pairs with
-        // the one a worker runs between seeing `closed` and deciding the
-        // queues are empty (see the module docs): one fence, not two.
+        // wake_one starts with the producer's half of the handshake fence
+        // (`barrier.rs`), which also serves between the push and the load
+        // of `closed`, against the heavy half a worker runs between seeing
+        // `closed` and deciding the queues are empty (`wait.rs`, PoolDone):
+        // one fence, not two.
         self.announce_work();
         self.closed.load(Ordering::Relaxed)
     }
@@ -413,8 +418,9 @@ impl Registry {
             .fetch_add(drained.cancelled, Ordering::Relaxed);
     }
 
-    /// Whether any queue holds a job (call after a SeqCst fence when the
-    /// answer decides whether to sleep or exit).
+    /// Whether any queue holds a job (call after the heavy half of the
+    /// handshake fence, `barrier.rs`, when the answer decides whether to
+    /// sleep or exit).
     pub(crate) fn has_queued(&self) -> bool {
         !self.injector.is_empty()
             || self.priority.len() != 0

@@ -30,7 +30,8 @@
 //! ```text
 //!   submitter                              worker that may exit
 //!   push the job                           leave the count (word RMW)
-//!   fence(SeqCst)   (in wake_one)          fence(SeqCst)
+//!   light fence     (in wake_one)          heavy fence
+//!   (barrier.rs: SeqCst fences on both sides where membarrier is missing)
 //!   parked? wake one; else read the word:  work queued? take the place back
 //!     room and nobody spare? start one       (or, if none is left, wake or
 //!                                            start one as a submitter would)
@@ -72,7 +73,7 @@ use crate::core::job::JobRef;
 use crate::core::monitor::Monitor;
 use crate::core::registry::Registry;
 use crate::core::slots::{Slot, Slots};
-use crate::core::sync::{fence, lock_std as lock, Ordering};
+use crate::core::sync::lock_std as lock;
 use crate::core::sync::{wait_std, wait_timeout_std};
 use crate::core::worker::WorkerCtx;
 use crate::error::payload_message;
@@ -335,7 +336,7 @@ impl Threads {
     /// queued work is not stranded (see the module docs).
     fn start_failed(&self, registry: &Registry) {
         self.counts.update(|c| Some(c.unreserved()));
-        fence(Ordering::SeqCst);
+        crate::core::barrier::heavy();
         if registry.has_queued() && !registry.parking.wake_one() {
             self.if_no_thread_fail_queued(registry);
         }
@@ -396,7 +397,7 @@ impl Threads {
         if shrinking && left.cap_room() >= 0 && left.target_room() >= 0 {
             self.done_shrinking();
         }
-        fence(Ordering::SeqCst);
+        crate::core::barrier::heavy();
         if registry.has_queued() {
             if timed_out
                 && self
@@ -431,7 +432,7 @@ impl Threads {
     /// worker, and queued work must not wait for this one.
     pub(crate) fn begin_blocking(&self, registry: &Registry) {
         self.counts.begin_blocking();
-        fence(Ordering::SeqCst);
+        crate::core::barrier::heavy();
         if registry.has_queued() {
             registry.announce_work();
         }
@@ -475,7 +476,7 @@ impl Threads {
             }
         }
         // Growth may now be allowed for work already queued.
-        fence(Ordering::SeqCst);
+        crate::core::barrier::heavy();
         if registry.has_queued() {
             registry.announce_work();
         }

@@ -34,7 +34,7 @@ use crate::core::counters::Outcome;
 use crate::core::job::{JobRef, Ran, Runner, TaskPtr, TaskRef};
 use crate::core::parking::Unparked;
 use crate::core::registry::Registry;
-use crate::core::sync::{current_thread, fence, park_until, Ordering, Thread};
+use crate::core::sync::{current_thread, park_until, Thread};
 use crate::core::waitable::Waitable;
 use crate::core::worker::WorkerCtx;
 use crate::error::TaskError;
@@ -128,8 +128,14 @@ impl Waitable for PoolDone<'_> {
         if !registry.is_closed() {
             return false;
         }
-        // Pairs with the fence in Registry::push (see registry.rs).
-        fence(Ordering::SeqCst);
+        // Work still in sight needs no fence to say "not done"; a worker of
+        // a closed pool draining its queues asks this once per job.
+        if registry.has_queued() || registry.async_tasks.any_live() {
+            return false;
+        }
+        // The worker's half of the handshake with the submitter's check of
+        // `closed` after its push (`registry.rs`, `barrier.rs`).
+        crate::core::barrier::heavy();
         !registry.has_queued() && !registry.async_tasks.any_live()
     }
     fn register(&self, _thread: &Thread) -> bool {
