@@ -29,13 +29,27 @@
 //! and the call starts with a full barrier of its own), so P's read sees
 //! W registered. Either way one side sees the other, as with two fences.
 //!
-//! Where `membarrier` cannot be used (another OS, a kernel older than
-//! 4.14, a sandbox that refuses the call, valgrind, Miri, loom) both
-//! halves are the SeqCst fence, decided once, when the first pool is
-//! built and before any of its threads or submissions exist. The loom
-//! models check the protocols in that symmetric form.
+//! The heavy half is not free for everyone else: the kernel interrupts
+//! every CPU that runs a thread of the process at that moment, about a
+//! microsecond of each one's time. A fence saved per submission is worth
+//! that only while parks are rare next to submissions, and the more CPUs
+//! the process runs on, the rarer they must be. So the asymmetric form is
+//! used only on machines of at most [`MAX_CPUS`] CPUs (as many as the
+//! process may use); a bigger one keeps a SeqCst fence on both sides, as
+//! does any system where `membarrier` cannot be used (another OS, a kernel
+//! older than 4.14, a sandbox that refuses the call, valgrind, Miri,
+//! loom). Decided once, when the first pool is built and before any of its
+//! threads or submissions exist. The loom models check the protocols in
+//! the symmetric form.
 
 use crate::core::sync::{fence, Ordering};
+
+/// The most CPUs a process may run on for the asymmetric form to be used
+/// (see the module docs). A judgment, not a measurement: the machines this
+/// was measured on have 2, where a park interrupts at most one other CPU;
+/// at 8, one park costs the other CPUs about as much as the fences of a
+/// few hundred submissions save.
+pub(crate) const MAX_CPUS: usize = 8;
 
 /// Whether the asymmetric halves are in use: decided by [`init`], before
 /// the first pool exists, and never changed after.
@@ -117,8 +131,10 @@ mod linux {
         DONE.get_or_init(|| {
             // The kernel says which commands it has; the process must
             // register before it uses the expedited one.
+            let cpus = std::thread::available_parallelism().map_or(usize::MAX, |n| n.get());
             let supported = membarrier(CMD_QUERY);
-            let usable = supported >= 0
+            let usable = cpus <= super::MAX_CPUS
+                && supported >= 0
                 && supported & libc::c_long::from(CMD_PRIVATE_EXPEDITED) != 0
                 && membarrier(CMD_REGISTER_PRIVATE_EXPEDITED) == 0
                 && membarrier(CMD_PRIVATE_EXPEDITED) == 0;
@@ -157,9 +173,10 @@ mod tests {
 
     /// Both halves run whichever form they take, the form is decided once,
     /// and where the kernel offers the expedited `membarrier` (Linux 4.14
-    /// and later, outside a sandbox or valgrind that refuses it) the
-    /// asymmetric form is the one in use and stays so: a call the kernel
-    /// refuses (unregistered, a wrong argument) would make this fail.
+    /// and later, outside a sandbox or valgrind that refuses it) on a
+    /// machine of at most `MAX_CPUS` CPUs, the asymmetric form is the one
+    /// in use and stays so: a call the kernel refuses (unregistered, a
+    /// wrong argument) would make this fail.
     #[test]
     fn the_asymmetric_form_is_used_wherever_the_kernel_offers_it() {
         init();
@@ -181,7 +198,8 @@ mod tests {
                 )
             };
             let expedited = libc::MEMBARRIER_CMD_PRIVATE_EXPEDITED as libc::c_long;
-            if offered >= 0 && offered & expedited != 0 {
+            let cpus = std::thread::available_parallelism().map_or(usize::MAX, |n| n.get());
+            if offered >= 0 && offered & expedited != 0 && cpus <= MAX_CPUS {
                 assert!(
                     asymmetric(),
                     "the kernel offers membarrier, but it is not used"
