@@ -286,12 +286,18 @@ fn terminate_racing_submitters_resolves_every_handle() {
 /// queued with every worker asleep: the handshake between a submitter
 /// (push, then look for a parked worker) and a worker that parks
 /// (register, then look at the queues) holds whichever way their steps
-/// interleave, in the asymmetric form it takes on Linux (a compiler fence
-/// on the submitter's side, `membarrier` on the sleeper's: see
-/// `core/barrier.rs`) as in the symmetric one. Each round submits at a
-/// different moment after the previous task ended, from outside and from
-/// inside a task, so some submissions land while a worker is parking. A
-/// lost wake-up leaves the task queued forever: the bounded `get` fails.
+/// interleave, in whichever form it takes (on a small Linux machine a
+/// compiler fence on the submitter's side and `membarrier` on the
+/// sleeper's: see `core/barrier.rs`). Each round submits at a different
+/// moment after the previous task ended, from outside and from inside a
+/// task, so some submissions land while a worker parks. A lost wake-up
+/// leaves the task queued forever: the bounded wait fails. (It exercises
+/// the handshake; it does not prove it. On x86 the sleeper's registration
+/// is a locked instruction, a full barrier of its own, and the window in
+/// which a submitter's push still sits in its core's store buffer is too
+/// short to hit: with `membarrier` replaced by a compiler fence the test
+/// still passed, three runs of three. The proof is the sketch in
+/// `barrier.rs` and, for the symmetric form, the loom models.)
 #[test]
 fn submissions_racing_workers_on_their_way_to_sleep_are_never_stranded() {
     const BOUND: Duration = Duration::from_secs(10);
