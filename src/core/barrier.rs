@@ -159,7 +159,7 @@ mod linux {
     /// this check waits a millisecond, far longer than that takes, before
     /// it looks at the queues.
     #[cold]
-    fn fall_back() {
+    pub(super) fn fall_back() {
         ASYMMETRIC.store(false, Ordering::SeqCst);
         std::sync::atomic::fence(Ordering::SeqCst);
         std::thread::sleep(std::time::Duration::from_millis(1));
@@ -176,7 +176,11 @@ mod tests {
     /// and later, outside a sandbox or valgrind that refuses it) on a
     /// machine of at most `MAX_CPUS` CPUs, the asymmetric form is the one
     /// in use and stays so: a call the kernel refuses (unregistered, a
-    /// wrong argument) would make this fail.
+    /// wrong argument) would make this fail. Then the kernel "refuses" the
+    /// call (the fall-back a later seccomp filter would cause) while a pool
+    /// has work queued and other tests of this process run theirs: the
+    /// form switches to fences, and every task still ends. One test, since
+    /// the switch is for the whole process.
     #[test]
     fn the_asymmetric_form_is_used_wherever_the_kernel_offers_it() {
         init();
@@ -205,6 +209,25 @@ mod tests {
                     "the kernel offers membarrier, but it is not used"
                 );
             }
+
+            let long = std::time::Duration::from_secs(20);
+            let pool = crate::ThreadPool::new(2).unwrap();
+            let queued: Vec<_> = (0..10_000u64).map(|i| pool.submit(move || i)).collect();
+            linux::fall_back();
+            assert!(!asymmetric(), "switched to fences");
+            let pool = std::sync::Arc::new(pool);
+            let inner = pool.clone();
+            let nested = pool.submit(move || {
+                (0..1_000u64)
+                    .map(|i| inner.submit(move || i))
+                    .map(|h| h.get().unwrap())
+                    .sum::<u64>()
+            });
+            for (i, handle) in queued.into_iter().enumerate() {
+                assert_eq!(handle.get_timeout(long), Ok(i as u64));
+            }
+            assert_eq!(nested.get_timeout(long), Ok(499_500));
+            heavy();
         }
     }
 }
