@@ -21,10 +21,8 @@ use std::mem::ManuallyDrop;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 
-use crate::core::state::{Abort, Claim, Finish, Hold, Phase, Snapshot, State};
-use crate::core::sync::{
-    current_thread, lock, AtomicBool, AtomicPtr, Mutex, MutexGuard, Ordering, Thread,
-};
+use crate::core::state::{Abort, Claim, Detach, Finish, Hold, Phase, Snapshot, State};
+use crate::core::sync::{current_thread, lock, AtomicPtr, Mutex, MutexGuard, Ordering, Thread};
 use crate::error::TaskError;
 
 /// A done-callback, as given to [`AsyncResult::add_done_callback`](crate::AsyncResult::add_done_callback).
@@ -368,11 +366,6 @@ impl Flag {
 /// The shared state of one task's outcome.
 pub(crate) struct Completion<T> {
     state: State,
-    /// The task's handle was dropped before the outcome was published: a
-    /// panic then has nowhere to go and is reported (see `panics.rs`).
-    /// Written and read under the slot's lock; in the padding after the
-    /// state byte, so it costs no space.
-    detached: AtomicBool,
     /// Which field of the value cell holds the value (see [`ValueCell`]),
     /// in the padding too.
     value_tag: Tag,
@@ -420,9 +413,7 @@ impl<T> Completion<T> {
             drop(self.value.take(&self.value_tag));
         }
     }
-}
 
-impl<T> Completion<T> {
     /// A pending completion of a task that belongs to no pool's queues.
     pub(crate) fn new() -> Self {
         Self::new_in(0)
@@ -439,7 +430,6 @@ impl<T> Completion<T> {
         let (value, value_tag) = ValueCell::empty();
         Completion {
             state: State::pending(),
-            detached: AtomicBool::new(false),
             value_tag,
             flag: Flag(std::cell::UnsafeCell::new(flag)),
             pool,
@@ -455,7 +445,6 @@ impl<T> Completion<T> {
         let (value, value_tag) = ValueCell::holding(result);
         Completion {
             state,
-            detached: AtomicBool::new(false),
             value_tag,
             flag: Flag(std::cell::UnsafeCell::new(false)),
             pool: 0,
@@ -525,7 +514,23 @@ impl<T> Completion<T> {
         let answer = self.state.abort(Phase::of_abort(&error));
         if answer == Abort::Won {
             crate::core::panics::run_reporting(self.pool, release);
-            self.publish(Err(error));
+            // Nobody watched (the common end of a terminate's queue): one
+            // swap, no lock and no slot made; else the locked way.
+            #[allow(unsafe_code)]
+            // SAFETY: this thread won the move out of PENDING and nothing
+            // is published: the cell is this thread's (see `ValueCell`).
+            unsafe {
+                self.value.put(&self.value_tag, Err(error))
+            };
+            if self.state.publish_unwatched() == Finish::Watched {
+                // A watcher is there: publish under the lock, which wakes it.
+                #[allow(unsafe_code)]
+                // SAFETY: still this thread's: nothing is published.
+                let Some(result) = (unsafe { self.value.take(&self.value_tag) }) else {
+                    unreachable!("the error was put into the cell just now");
+                };
+                self.publish(result);
+            }
         }
         answer
     }
@@ -534,20 +539,32 @@ impl<T> Completion<T> {
     /// stopped because it was cancelled ends CANCELLED, not FAILED.
     pub(crate) fn finish(&self, result: Result<T, TaskError>) {
         let phase = Phase::of(&result);
-        // Nobody ever watched the task (no waiter, callback or waker, its
-        // handle not dropped): the value goes into the cell and one
+        // Nobody ever watched the task (no waiter, callback or waker; its
+        // handle may be gone): the value goes into the cell and one
         // compare-and-swap publishes it, no lock (see `state.rs`). A
         // watched task goes straight to the lock (a plain load decides, not
         // a swap that would fail).
         let result = if self.state.unwatched() {
+            let panicked = matches!(result, Err(TaskError::Panicked(_)));
             #[allow(unsafe_code)]
             // SAFETY: this thread owns the running task, and the value is
             // not published: the cell is this thread's (see `ValueCell`).
             unsafe {
                 self.value.put(&self.value_tag, result)
             };
-            if self.state.finish_unwatched(phase, false) == Finish::Published {
-                return;
+            match self.state.finish_unwatched(phase, false) {
+                Finish::Published => return,
+                Finish::PublishedDetached => {
+                    // The handle is gone and nobody else can watch: a
+                    // panic would sit in the cell unseen. Report it.
+                    if panicked {
+                        if let Some(Err(TaskError::Panicked(payload))) = self.try_take() {
+                            crate::core::panics::report(self.pool, payload);
+                        }
+                    }
+                    return;
+                }
+                Finish::Watched => {}
             }
             // A watcher came between the load and the swap.
             #[allow(unsafe_code)]
@@ -593,7 +610,8 @@ impl<T> Completion<T> {
         // one compare-and-swap, no lock (see `state.rs`).
         // (No load first, as `finish` makes: a task its own getter runs is
         // rarely watched, and the swap is the check.)
-        if self.state.finish_unwatched(Phase::of(&result), true) == Finish::Published {
+        // (Never detached: the handle is the caller's.)
+        if self.state.finish_unwatched(Phase::of(&result), true) != Finish::Watched {
             return Some(result);
         }
         let slot = self.slot.lock();
@@ -642,10 +660,11 @@ impl<T> Completion<T> {
         mark: impl FnOnce(&State),
     ) {
         let lost = match result {
-            // Nobody can ever take it: report it instead.
-            Err(TaskError::Panicked(payload)) if self.detached.load(Ordering::Relaxed) => {
-                Some(payload)
-            }
+            // Nobody can ever take it: report it instead. (On a watched
+            // task the handle sets DETACHED under this lock; on an
+            // unwatched one, which takes this path only when aborted, the
+            // result is never a panic.)
+            Err(TaskError::Panicked(payload)) if self.state.now().is_detached() => Some(payload),
             result => {
                 #[allow(unsafe_code)]
                 // SAFETY: this thread owns the cell (see above); `mark`
@@ -689,14 +708,15 @@ impl<T> Completion<T> {
 
     /// The handle was dropped: if the outcome is not published yet, a
     /// panic it turns out to be will be reported, not kept.
+    /// Never watched: one read-modify-write and no slot (a fire-and-forget
+    /// submission pays no allocation for it); the owner's lock-free finish
+    /// sees the flag. Watched: under the slot's lock, where the owner
+    /// finishing under it reads the flag.
     pub(crate) fn detach(&self) {
-        if self.state.is_published() {
-            return;
+        if self.state.detach_unwatched() == Detach::Watched {
+            let _slot = self.slot.lock();
+            self.state.detach_watched();
         }
-        let _slot = self.slot.lock();
-        // Watched, so the owner finishes under the lock and sees the flag.
-        let _ = self.state.watch();
-        self.detached.store(true, Ordering::Relaxed);
     }
 
     /// Runs `callback` once with the outcome: now, on this thread, if it is
@@ -843,6 +863,11 @@ impl<T> Completion<T> {
     /// The handle's `Future::poll`: the value if available, else the
     /// waker is kept for the publication.
     pub(crate) fn poll_take(&self, waker: &Waker) -> Poll<Result<T, TaskError>> {
+        // Over already (the common poll of a handle awaited late): taken
+        // with one compare-and-swap, no lock and no slot made.
+        if let Some(result) = self.try_take() {
+            return Poll::Ready(result);
+        }
         let mut slot = self.slot.lock();
         let _ = self.state.watch();
         if let Some(result) = self.try_take() {
@@ -905,6 +930,46 @@ mod tests {
 
         drop(Completion::new_done(Ok(Counted(drops.clone()))));
         assert_eq!(count(), 3, "a completion over from the start");
+    }
+
+    /// A handle dropped before anyone watched makes no slot (one
+    /// read-modify-write of the state word: what a fire-and-forget
+    /// submission pays), and a panic the task then ends with is reported
+    /// (its payload dropped at once) rather than kept in the cell; the
+    /// same once the task was watched, where the flag is set under the
+    /// slot's lock. Dropped after publication, it changes nothing.
+    #[test]
+    fn a_dropped_handle_makes_no_slot_and_its_lost_panic_is_not_kept() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let count = || drops.load(std::sync::atomic::Ordering::SeqCst);
+        let made = |c: &Completion<u8>| !c.slot.0.load(Ordering::Acquire).is_null();
+
+        for watched in [false, true] {
+            let c = Completion::<u8>::new();
+            assert_eq!(c.claim(), Claim::Won);
+            if watched {
+                c.add_callback(Box::new(|_| {}));
+            }
+            c.detach();
+            assert_eq!(made(&c), watched, "a slot only for a watched task");
+            let before = count();
+            c.finish(Err(TaskError::Panicked(Box::new(Counted(drops.clone())))));
+            assert_eq!(
+                count(),
+                before + 1,
+                "reported and dropped (watched: {watched})"
+            );
+            assert!(c.is_published());
+            drop(c);
+            assert_eq!(count(), before + 1);
+        }
+
+        let c = Completion::<u8>::new();
+        assert_eq!(c.claim(), Claim::Won);
+        c.finish(Ok(3));
+        c.detach();
+        assert!(!made(&c));
+        assert_eq!(c.try_take(), Some(Ok(3)));
     }
 
     /// Every outcome comes out of the value cell as it went in (the cell

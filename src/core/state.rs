@@ -26,23 +26,25 @@
 //! * `pause` (RUNNING → PENDING) is a periodic task's step back to waiting
 //!   for its next run, so a cancel between runs is an ordinary `abort`.
 //!
-//! Four flag bits ride along: PUBLISHED, the final result (or its
+//! Five flag bits ride along: PUBLISHED, the final result (or its
 //! absence, once taken) is in the completion's value cell and every
 //! callback registered before has run; LENT, the result is out of the
 //! cell, lent to a thread running a late callback; TAKEN, the result was
 //! handed out (the cell is empty for good); WATCHED, someone registered
 //! with the completion's slot (a waiting thread, a callback, a waker) at
-//! least once. A final phase is *ready*; a ready result that is published
+//! least once; DETACHED, the task's handle was dropped before the outcome
+//! was published, so a panic it ends with has nobody to take it and is
+//! reported instead (see [`detach_unwatched`](State::detach_unwatched)). A final phase is *ready*; a ready result that is published
 //! and not lent is *available* to take. PUBLISHED, LENT (and its
 //! clearing) and WATCHED are set under the lock of the completion's slot
-//! (`completion.rs`), with the one exception below; TAKEN and LENT are
+//! (`completion.rs`), with the exceptions below; TAKEN and LENT are
 //! won by compare-and-swap ([`take_value`](State::take_value),
 //! [`lend_value`](State::lend_value)), which is what gives the winner the
 //! value cell to itself: a taker needs no lock.
 //!
 //! The exception is [`finish_unwatched`](State::finish_unwatched): the
 //! owner of a running task that nobody ever watched (no waiter, callback
-//! or waker, and its handle not dropped) moves it from RUNNING to its
+//! or waker; its handle may have been dropped) moves it from RUNNING to its
 //! final phase and PUBLISHED in one compare-and-swap, without the lock:
 //! there is nobody to wake and no callback to run. The value is either
 //! already in the value cell (a worker that ran the task put it there
@@ -54,7 +56,20 @@
 //! not wait; a late callback finds the value taken, as after any `get`),
 //! or the watch came first, and the swap fails (the word is no longer
 //! plain RUNNING), so the owner takes the locked path, which wakes it.
-//! Every other transition keeps the flags it finds.
+//! [`publish_unwatched`](State::publish_unwatched) does the same for the
+//! publication of an abort (a cancel, a terminate, a refused task).
+//! Every other transition keeps the flags it finds, each by one
+//! read-modify-write (a plain store could lose a DETACHED set without the
+//! lock).
+//!
+//! DETACHED is set without the lock when nobody watched the task (a
+//! dropped handle must not make the slot: fire-and-forget submissions
+//! would pay an allocation each), under it otherwise. After a handle is
+//! dropped nobody can start watching (every watcher goes through the
+//! handle), so an unwatched detached task stays unwatched:
+//! [`finish_unwatched`](State::finish_unwatched) publishes it with the
+//! same one swap, keeping the bit, and tells the owner, who reports a
+//! panic instead of leaving it in the cell.
 
 use crate::core::sync::{AtomicU8, Ordering};
 use crate::error::TaskError;
@@ -69,6 +84,7 @@ const PUBLISHED: u8 = 0b1000;
 const LENT: u8 = 0b1_0000;
 const WATCHED: u8 = 0b10_0000;
 const TAKEN: u8 = 0b100_0000;
+const DETACHED: u8 = 0b1000_0000;
 
 /// Where a task is in its life (the state word without its flags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,7 +189,23 @@ pub(crate) enum Hold {
 pub(crate) enum Finish {
     /// Finished and published: the owner keeps the outcome.
     Published,
+    /// Finished and published, but the handle was dropped before: nobody
+    /// will take the outcome (a panic in it must be reported).
+    PublishedDetached,
     /// Someone watches the task: nothing changed; finish under the lock.
+    Watched,
+}
+
+/// The answer to [`State::detach_unwatched`].
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Detach {
+    /// DETACHED is set; nobody watches the task.
+    Detached,
+    /// The outcome was published already: nothing to do.
+    Published,
+    /// Someone watched the task: set the flag under the slot's lock
+    /// ([`detach_watched`](State::detach_watched)).
     Watched,
 }
 
@@ -198,6 +230,12 @@ impl Snapshot {
     #[inline]
     pub(crate) fn is_available(self) -> bool {
         self.0 & (PUBLISHED | LENT) == PUBLISHED
+    }
+
+    /// The handle was dropped before publication.
+    #[inline]
+    pub(crate) fn is_detached(self) -> bool {
+        self.0 & DETACHED != 0
     }
 }
 
@@ -325,12 +363,12 @@ impl State {
         self.load() == PENDING
     }
 
-    /// Running and never watched (no flag set): whether
+    /// Running and never watched (no flag but DETACHED): whether
     /// [`finish_unwatched`](State::finish_unwatched) is worth trying. Only
     /// a hint (a watcher may come right after): the swap decides.
     #[inline]
     pub(crate) fn unwatched(&self) -> bool {
-        self.0.load(Ordering::Relaxed) == RUNNING
+        self.0.load(Ordering::Relaxed) & !DETACHED == RUNNING
     }
 
     /// RUNNING → `to` and PUBLISHED at once, without the slot's lock, if
@@ -342,16 +380,87 @@ impl State {
     #[inline]
     pub(crate) fn finish_unwatched(&self, to: Phase, taken: bool) -> Finish {
         debug_assert!(to.is_final());
-        let taken = if taken { TAKEN } else { 0 };
-        match self.0.compare_exchange(
-            RUNNING,
-            to.bits() | PUBLISHED | taken,
-            Ordering::AcqRel,
-            Ordering::Relaxed,
-        ) {
-            Ok(_) => Finish::Published,
-            Err(_) => Finish::Watched,
+        let next = to.bits() | PUBLISHED | if taken { TAKEN } else { 0 };
+        // The first attempt assumes the common word (plain RUNNING), so it
+        // needs no load; a dropped handle may have added DETACHED, which
+        // is kept; any other change means a watcher.
+        let mut current = RUNNING;
+        loop {
+            match self.0.compare_exchange(
+                current,
+                next | (current & DETACHED),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) if current & DETACHED != 0 => return Finish::PublishedDetached,
+                Ok(_) => return Finish::Published,
+                Err(actual) if actual == RUNNING | DETACHED => current = actual,
+                Err(_) => return Finish::Watched,
+            }
         }
+    }
+
+    /// Sets PUBLISHED on a final phase, without the slot's lock, if nobody
+    /// ever watched the task: the publication of an abort (a cancel, a
+    /// terminate, a refusal), with the same argument against a watcher
+    /// coming at once as [`finish_unwatched`](State::finish_unwatched).
+    /// The owner put the value into the cell before. [`Finish::Watched`]:
+    /// nothing changed; publish under the lock.
+    pub(crate) fn publish_unwatched(&self) -> Finish {
+        let mut current = self.0.load(Ordering::Relaxed);
+        loop {
+            debug_assert!(Phase::from_bits(current).is_final());
+            if current & !(PHASE | DETACHED) != 0 {
+                return Finish::Watched;
+            }
+            match self.0.compare_exchange_weak(
+                current,
+                current | PUBLISHED,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) if current & DETACHED != 0 => return Finish::PublishedDetached,
+                Ok(_) => return Finish::Published,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// The handle is dropped: sets DETACHED without the slot's lock if
+    /// nobody ever watched the task and its outcome is not published (see
+    /// the module docs).
+    pub(crate) fn detach_unwatched(&self) -> Detach {
+        let mut current = self.0.load(Ordering::Relaxed);
+        loop {
+            if current & PUBLISHED != 0 {
+                return Detach::Published;
+            }
+            if current & WATCHED != 0 {
+                return Detach::Watched;
+            }
+            match self.0.compare_exchange_weak(
+                current,
+                current | DETACHED,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Detach::Detached,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Sets DETACHED on a watched task (the slot's lock held, so the owner
+    /// finishing under the lock reads it there).
+    pub(crate) fn detach_watched(&self) {
+        self.0.fetch_or(DETACHED, Ordering::AcqRel);
+    }
+
+    /// The flags as they are now (read under the slot's lock by the owner
+    /// that publishes, to see DETACHED).
+    #[inline]
+    pub(crate) fn now(&self) -> Snapshot {
+        Snapshot(self.load())
     }
 
     /// Sets WATCHED (slot's lock held) and returns the word as it was, as
@@ -372,31 +481,42 @@ impl State {
     /// slot's lock held, after the phase became final (no transition
     /// succeeds any more), on a word that is not published or is lent: no
     /// taker or lender can win it then, and watchers change it only under
-    /// the lock. So nothing changes the word between this load and store,
-    /// and one store does it.
+    /// the lock; a dropped handle may still add DETACHED, hence one
+    /// read-modify-write rather than a load and a store.
     pub(crate) fn set_published(&self) {
-        let state = self.0.load(Ordering::Relaxed);
-        debug_assert!(Phase::from_bits(state).is_final());
-        self.0.store((state & !LENT) | PUBLISHED, Ordering::Release);
+        self.update(|state| {
+            debug_assert!(Phase::from_bits(state).is_final());
+            (state & !LENT) | PUBLISHED
+        });
+    }
+
+    /// Replaces the word by `f` of it, in one read-modify-write.
+    #[inline]
+    fn update(&self, f: impl Fn(u8) -> u8) {
+        let mut current = self.0.load(Ordering::Relaxed);
+        while let Err(actual) =
+            self.0
+                .compare_exchange_weak(current, f(current), Ordering::AcqRel, Ordering::Relaxed)
+        {
+            current = actual;
+        }
     }
 
     /// RUNNING → `to`, published at once: the finish of a task with no
     /// callback queued (`Completion::finish`, `finish_and_take`). Called by
     /// the owner of the running task with the slot's lock held: nobody else
     /// moves a RUNNING task, and every other change of its word (a watcher
-    /// setting WATCHED) is made under that lock, so one store is the whole
-    /// step.
+    /// setting WATCHED) is made under that lock but a dropped handle's
+    /// DETACHED, so one read-modify-write is the whole step.
     /// With `taken`, the value went to the owner instead of the cell
     /// (TAKEN is set with the rest).
     pub(crate) fn finish_published(&self, to: Phase, taken: bool) {
         debug_assert!(to.is_final());
-        let state = self.0.load(Ordering::Relaxed);
-        debug_assert_eq!(state & PHASE, RUNNING);
         let taken = if taken { TAKEN } else { 0 };
-        self.0.store(
-            (state & !PHASE) | to.bits() | PUBLISHED | taken,
-            Ordering::Release,
-        );
+        self.update(|state| {
+            debug_assert_eq!(state & PHASE, RUNNING);
+            (state & !PHASE) | to.bits() | PUBLISHED | taken
+        });
     }
 
     /// Wins the value cell to take the value out for good (TAKEN), if it
@@ -439,8 +559,7 @@ impl State {
     /// The lent cell turned out empty (its value went to the thread that
     /// ran the task): given back as taken (slot's lock held).
     pub(crate) fn set_taken_unlent(&self) {
-        let state = self.0.load(Ordering::Relaxed);
-        self.0.store((state & !LENT) | TAKEN, Ordering::Release);
+        self.update(|state| (state & !LENT) | TAKEN);
     }
 }
 

@@ -3,8 +3,9 @@
 //! exactly once, late callbacks and takers share the value, timed-out
 //! waiters deregister, a dropped handle drops the value once, and the
 //! unlocked finish of a `get` that runs its own task strands no watcher,
-//! lock-free takers and a late callback share the value once, and two
-//! first watchers at once make one slot.
+//! lock-free takers and a late callback share the value once, two first
+//! watchers at once make one slot, and a handle dropped without the lock
+//! while its task panics leaves the panic reported or kept, once.
 
 use std::sync::Arc;
 
@@ -369,5 +370,61 @@ fn loom_two_first_watchers_make_one_slot() {
         waiter.join().unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert_eq!(c.try_take(), Some(Ok(5)));
+    });
+}
+
+/// A handle dropped (without the lock: nobody watches) while the task
+/// finishes with a panic: whichever comes first, the payload is either
+/// reported or left in the cell, never both, and dropped exactly once.
+/// (That a drop first means a report is checked by the unit test
+/// `a_dropped_handle_makes_no_slot_and_its_lost_panic_is_not_kept`.)
+#[test]
+fn loom_handle_dropped_while_the_task_panics_drops_the_panic_once() {
+    model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let c = Arc::new(Completion::<u8>::new());
+        assert_eq!(c.claim(), Claim::Won);
+        let runner = {
+            let (c, drops) = (c.clone(), drops.clone());
+            thread::spawn(move || {
+                c.finish(Err(TaskError::Panicked(Box::new(Counted(drops)))));
+            })
+        };
+        c.detach();
+        runner.join().unwrap();
+        let kept = drops.load(Ordering::SeqCst) == 0;
+        assert_eq!(
+            kept,
+            matches!(c.try_take(), Some(Err(TaskError::Panicked(_)))),
+            "reported, or kept for the completion's drop"
+        );
+        drop(c);
+        assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped exactly once");
+    });
+}
+
+/// An abort (a cancel, a terminate) of a task nobody watched publishes
+/// with one swap, no lock: a waiter registering at that moment is still
+/// woken, and sees the abort's error.
+#[test]
+fn loom_unlocked_abort_never_strands_a_waiter_that_comes_at_once() {
+    model(|| {
+        let c = Arc::new(Completion::<u32>::new());
+        let waiter = {
+            let c = c.clone();
+            thread::spawn(move || loop {
+                if c.met(true) {
+                    break;
+                }
+                if c.register(Waiter::Thread(thread::current()), true) {
+                    thread::park();
+                }
+            })
+        };
+        assert_eq!(c.abort(TaskError::Cancelled, || {}), Abort::Won);
+        // If the waiter could sleep through the publication, loom reports
+        // a deadlock here.
+        waiter.join().unwrap();
+        assert_eq!(c.try_take(), Some(Err(TaskError::Cancelled)));
     });
 }
