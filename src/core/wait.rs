@@ -194,13 +194,15 @@ impl WorkerCtx {
             let job = if idle {
                 self.find_work_spinning()
             } else {
-                self.find_work()
+                self.find_work_until(cond)
             };
             if let Some(job) = job {
                 self.execute(job);
                 continue;
             }
             if !cond.register(&self.thread) {
+                // Done meanwhile: no longer looking for work.
+                self.end_search();
                 continue;
             }
             if idle {
