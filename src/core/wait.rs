@@ -14,9 +14,10 @@
 //!   Then, in order: is the condition met; may the worker run the awaited
 //!   task itself (it has not started and is this pool's: offered once per
 //!   wait, [`TaskRef::run_here`](crate::core::job::TaskRef::run_here));
-//!   is there other work to run; else park, as an idle worker would, until
-//!   the condition's own wake-up or new work (the protocol in
-//!   `parking.rs`).
+//!   is there other work to run; else look again for a few rounds,
+//!   backing off and polling the condition, and then park, as an idle
+//!   worker would, until the condition's own wake-up or new work (the
+//!   protocol in `parking.rs`).
 //!
 //! So a worker waiting for a result keeps the pool going, nested waits
 //! cannot deadlock on work queued behind them, and none of them can
