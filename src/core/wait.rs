@@ -452,3 +452,72 @@ fn spin_wait(cond: &dyn Waitable, deadline: Option<Instant>) -> bool {
     let _ = WAITER_SPIN_NS.try_with(|b| b.set(next));
     done
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    //! The waiting loop's bookkeeping on paths a whole-pool test reaches
+    //! only by chance.
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+
+    use crate::core::sync::Thread;
+    use crate::core::waitable::Waitable;
+    use crate::core::worker::WorkerCtx;
+    use crate::Builder;
+
+    /// Not done for its first `misses` looks, then done without a wake-up:
+    /// the waiter finds it so when it tries to register, after it has
+    /// looked for work in vain for every round.
+    struct DoneAtRegistration {
+        looks: AtomicUsize,
+        misses: usize,
+    }
+
+    impl Waitable for DoneAtRegistration {
+        fn is_done(&self) -> bool {
+            self.looks.fetch_add(1, Ordering::SeqCst) >= self.misses
+        }
+        fn register(&self, _thread: &Thread) -> bool {
+            self.looks.store(usize::MAX / 2, Ordering::SeqCst);
+            false
+        }
+        fn deregister(&self, _thread: &Thread) {}
+    }
+
+    /// A waiter that searched for work (counted as a spare worker of an
+    /// elastic pool) and then found its condition met when it came to
+    /// register stops counting as spare: a count left behind would make
+    /// the pool believe a worker is about to take new work, and it would
+    /// never start another thread for a task that blocks.
+    #[test]
+    fn a_wait_that_ends_at_registration_leaves_no_spare_worker_counted() {
+        let pool = Builder::new()
+            .min_threads(1)
+            .max_threads(2)
+            .build()
+            .unwrap();
+        let spare_after = pool.install(|| {
+            WorkerCtx::with_current(|ctx| {
+                let ctx = ctx.expect("install runs on a worker");
+                let cond = DoneAtRegistration {
+                    looks: AtomicUsize::new(0),
+                    misses: usize::MAX / 4,
+                };
+                assert!(ctx.wait_until(&cond, None));
+                // Past the searching rounds: it did look for work.
+                assert!(cond.looks.load(Ordering::SeqCst) >= usize::MAX / 2);
+                ctx.registry.threads.counts.load().spare()
+            })
+        });
+        assert_eq!(spare_after, 0);
+        // And the pool still grows for a task that blocks.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let held =
+            pool.submit(move || crate::blocking(|| rx.recv_timeout(Duration::from_secs(20))));
+        let other = pool.submit(|| 7);
+        assert_eq!(other.get_timeout(deadline - Instant::now()), Ok(7));
+        tx.send(()).unwrap();
+        assert!(held.get_timeout(Duration::from_secs(20)).unwrap().is_ok());
+    }
+}
