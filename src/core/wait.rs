@@ -37,7 +37,7 @@ use crate::core::parking::Unparked;
 use crate::core::registry::Registry;
 use crate::core::sync::{current_thread, park_until, Thread};
 use crate::core::waitable::Waitable;
-use crate::core::worker::WorkerCtx;
+use crate::core::worker::{Search, WorkerCtx};
 use crate::error::TaskError;
 
 /// Blocks the current thread until `cond` holds or `deadline` passes;
@@ -192,14 +192,13 @@ impl WorkerCtx {
                 cond.deregister(&self.thread);
                 return cond.is_done();
             }
-            let job = if idle {
-                self.find_work_spinning()
-            } else {
-                self.find_work_until(cond)
-            };
-            if let Some(job) = job {
-                self.execute(job);
-                continue;
+            match self.search((!idle).then_some(cond)) {
+                Search::Job(job) => {
+                    self.execute(job);
+                    continue;
+                }
+                Search::Done => return true,
+                Search::Nothing => {}
             }
             if !cond.register(&self.thread) {
                 // Done meanwhile: no longer looking for work.
@@ -485,8 +484,8 @@ mod tests {
     }
 
     /// A waiter that searched for work (counted as a spare worker of an
-    /// elastic pool) and then found its condition met when it came to
-    /// register stops counting as spare: a count left behind would make
+    /// elastic pool) and then found its condition met, between two rounds
+    /// or when it came to register, stops counting as spare: a count left behind would make
     /// the pool believe a worker is about to take new work, and it would
     /// never start another thread for a task that blocks.
     #[test]
@@ -496,20 +495,26 @@ mod tests {
             .max_threads(2)
             .build()
             .unwrap();
-        let spare_after = pool.install(|| {
-            WorkerCtx::with_current(|ctx| {
-                let ctx = ctx.expect("install runs on a worker");
-                let cond = DoneAtRegistration {
-                    looks: AtomicUsize::new(0),
-                    misses: usize::MAX / 4,
-                };
-                assert!(ctx.wait_until(&cond, None));
-                // Past the searching rounds: it did look for work.
-                assert!(cond.looks.load(Ordering::SeqCst) >= usize::MAX / 2);
-                ctx.registry.threads.counts.load().spare()
-            })
-        });
-        assert_eq!(spare_after, 0);
+        // Met at registration, after every round; and met during the
+        // rounds (the third look), which ends the search there.
+        for (misses, registered) in [(usize::MAX / 4, true), (3, false)] {
+            let still_searching = pool.install(|| {
+                WorkerCtx::with_current(|ctx| {
+                    let ctx = ctx.expect("install runs on a worker");
+                    let cond = DoneAtRegistration {
+                        looks: AtomicUsize::new(0),
+                        misses,
+                    };
+                    assert!(ctx.wait_until(&cond, None));
+                    let looks = cond.looks.load(Ordering::SeqCst);
+                    assert_eq!(looks >= usize::MAX / 2, registered, "{looks} looks");
+                    // This worker's own part of the pool's spare count (the
+                    // count itself also holds other workers' searches).
+                    ctx.searching.get()
+                })
+            });
+            assert!(!still_searching, "misses: {misses}");
+        }
         // And the pool still grows for a task that blocks.
         let deadline = Instant::now() + Duration::from_secs(20);
         let (tx, rx) = std::sync::mpsc::channel::<()>();

@@ -38,6 +38,17 @@ const INJECTOR_INTERVAL: u32 = 61;
 /// Rounds of looking for work, backing off, before parking.
 const SPIN_ROUNDS: u32 = 10;
 
+/// What [`WorkerCtx::search`] came to.
+pub(crate) enum Search {
+    /// A job to run.
+    Job(JobRef),
+    /// The awaited condition holds (the worker no longer counts as spare).
+    Done,
+    /// Nothing, after every round: the caller parks (an elastic pool still
+    /// counts the worker as spare until it has registered as parked).
+    Nothing,
+}
+
 /// The pause after round `round` of looking for work in vain: a few spins,
 /// doubling, then yields.
 #[inline]
@@ -69,7 +80,7 @@ pub(crate) struct WorkerCtx {
     pub(crate) thread: Thread,
     /// Counted as spare in an elastic pool's word: looking for work in
     /// its idle wait, or just started (`threads.rs`).
-    searching: Cell<bool>,
+    pub(crate) searching: Cell<bool>,
     /// How deep in `blocking` calls this thread is.
     pub(crate) blocking: Cell<u32>,
     rng: Cell<u64>,
@@ -306,49 +317,37 @@ impl WorkerCtx {
         counters.count(outcome);
     }
 
-    /// Looks for work a few times, backing off, before giving up. In an
-    /// elastic pool the worker counts as spare from its first miss until
-    /// it finds work or has registered as parked (`wait.rs`), so a
+    /// Looks for work a few times, backing off, before the caller parks.
+    /// In an elastic pool the worker counts as spare from its first miss
+    /// until it finds work or has registered as parked (`wait.rs`), so a
     /// submission never starts a thread for work it is about to take.
-    pub(crate) fn find_work_spinning(&self) -> Option<JobRef> {
-        for round in 0..SPIN_ROUNDS {
-            if let Some(job) = self.find_work() {
-                self.end_search();
-                return Some(job);
-            }
-            self.begin_search();
-            back_off(round);
-        }
-        None
-    }
-
-    /// For a worker waiting on `cond` (a fork's latch, a handle): looks for
-    /// work as [`find_work_spinning`](WorkerCtx::find_work_spinning) does
-    /// before it parks, but gives up as soon as `cond` holds (`None`, no
-    /// longer searching). What is awaited is mostly a task another worker
-    /// is finishing, often within microseconds (a stolen fork of
-    /// fork-join near its leaves): parking at the first miss made the
-    /// waiter pay a membarrier and a futex sleep and the other worker a
-    /// futex wake for each: about 7% of fib(24) with `join` at two threads
-    /// (W3 in the benchmark suite, side by side). A condition behind a lock is
-    /// not polled: one look for work, then park, as before.
-    pub(crate) fn find_work_until(&self, cond: &dyn Waitable) -> Option<JobRef> {
-        if !cond.cheap_to_poll() {
-            return self.find_work();
+    ///
+    /// A worker waiting on a condition it can poll cheaply (a fork's latch,
+    /// a handle: `until`) stops as soon as the condition holds. What it
+    /// waits for is mostly a task another worker is finishing, often within
+    /// microseconds (a stolen fork near the leaves of fork-join): parking
+    /// at the first miss made the waiter pay a membarrier and a futex sleep
+    /// and the other worker a futex wake, about 7% of fib(24) with `join`
+    /// at two threads (W3 in the benchmark suite, side by side). A
+    /// condition behind a lock is not polled: one look for work, then the
+    /// caller parks.
+    pub(crate) fn search(&self, until: Option<&dyn Waitable>) -> Search {
+        if until.is_some_and(|cond| !cond.cheap_to_poll()) {
+            return self.find_work().map_or(Search::Nothing, Search::Job);
         }
         for round in 0..SPIN_ROUNDS {
             if let Some(job) = self.find_work() {
                 self.end_search();
-                return Some(job);
+                return Search::Job(job);
             }
-            if cond.is_done() {
+            if until.is_some_and(|cond| cond.is_done()) {
                 self.end_search();
-                return None;
+                return Search::Done;
             }
             self.begin_search();
             back_off(round);
         }
-        None
+        Search::Nothing
     }
 
     pub(crate) fn find_work(&self) -> Option<JobRef> {
