@@ -21,7 +21,7 @@ use std::mem::ManuallyDrop;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 
-use crate::core::state::{Abort, Claim, Detach, Finish, Hold, Phase, Snapshot, State};
+use crate::core::state::{Abort, Claim, Finish, Hold, Phase, Snapshot, State};
 use crate::core::sync::{current_thread, lock, AtomicPtr, Mutex, MutexGuard, Ordering, Thread};
 use crate::error::TaskError;
 
@@ -660,10 +660,9 @@ impl<T> Completion<T> {
         mark: impl FnOnce(&State),
     ) {
         let lost = match result {
-            // Nobody can ever take it: report it instead. (On a watched
-            // task the handle sets DETACHED under this lock; on an
-            // unwatched one, which takes this path only when aborted, the
-            // result is never a panic.)
+            // Nobody can ever take it: report it instead. (A flag set
+            // after this read leaves the panic in the cell, as a handle
+            // dropped just after the publication would: `State::detach`.)
             Err(TaskError::Panicked(payload)) if self.state.now().is_detached() => Some(payload),
             result => {
                 #[allow(unsafe_code)]
@@ -707,16 +706,13 @@ impl<T> Completion<T> {
     }
 
     /// The handle was dropped: if the outcome is not published yet, a
-    /// panic it turns out to be will be reported, not kept.
-    /// Never watched: one read-modify-write and no slot (a fire-and-forget
-    /// submission pays no allocation for it); the owner's lock-free finish
-    /// sees the flag. Watched: under the slot's lock, where the owner
-    /// finishing under it reads the flag.
+    /// panic it turns out to be will be reported, not kept. One
+    /// read-modify-write, no lock and no slot (a fire-and-forget
+    /// submission pays no allocation for it): the owner's lock-free finish
+    /// sees the flag, and so does one finishing under the lock if the flag
+    /// came first (`State::detach`).
     pub(crate) fn detach(&self) {
-        if self.state.detach_unwatched() == Detach::Watched {
-            let _slot = self.slot.lock();
-            self.state.detach_watched();
-        }
+        self.state.detach();
     }
 
     /// Runs `callback` once with the outcome: now, on this thread, if it is

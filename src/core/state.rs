@@ -34,7 +34,7 @@
 //! with the completion's slot (a waiting thread, a callback, a waker) at
 //! least once; DETACHED, the task's handle was dropped before the outcome
 //! was published, so a panic it ends with has nobody to take it and is
-//! reported instead (see [`detach_unwatched`](State::detach_unwatched)). A final phase is *ready*; a ready result that is published
+//! reported instead (see [`detach`](State::detach)). A final phase is *ready*; a ready result that is published
 //! and not lent is *available* to take. PUBLISHED, LENT (and its
 //! clearing) and WATCHED are set under the lock of the completion's slot
 //! (`completion.rs`), with the exceptions below; TAKEN and LENT are
@@ -62,14 +62,21 @@
 //! read-modify-write (a plain store could lose a DETACHED set without the
 //! lock).
 //!
-//! DETACHED is set without the lock when nobody watched the task (a
-//! dropped handle must not make the slot: fire-and-forget submissions
-//! would pay an allocation each), under it otherwise. After a handle is
-//! dropped nobody can start watching (every watcher goes through the
-//! handle), so an unwatched detached task stays unwatched:
-//! [`finish_unwatched`](State::finish_unwatched) publishes it with the
-//! same one swap, keeping the bit, and tells the owner, who reports a
-//! panic instead of leaving it in the cell.
+//! DETACHED is set without the lock, by one read-modify-write (a dropped
+//! handle must not make the slot: fire-and-forget submissions would pay
+//! an allocation each). After a handle is dropped nobody can start
+//! watching (every watcher goes through the handle), so an unwatched
+//! detached task stays unwatched: [`finish_unwatched`](State::finish_unwatched)
+//! publishes it with the same one swap, keeping the bit, and tells the
+//! owner, who reports a panic instead of leaving it in the cell. On a
+//! watched task the owner reads the bit once, under the lock, before it
+//! publishes: a bit set after that read leaves the panic in the cell,
+//! exactly as a handle dropped just after the publication would (its
+//! drop then drops the panic with the completion); a bit set before it
+//! makes the owner report the panic. So the lock would order nothing
+//! that matters, and the drop does not take it. Setting the bit after
+//! the publication changes nothing: only a finish or a publication reads
+//! it.
 
 use crate::core::sync::{AtomicU8, Ordering};
 use crate::error::TaskError;
@@ -193,19 +200,6 @@ pub(crate) enum Finish {
     /// will take the outcome (a panic in it must be reported).
     PublishedDetached,
     /// Someone watches the task: nothing changed; finish under the lock.
-    Watched,
-}
-
-/// The answer to [`State::detach_unwatched`].
-#[must_use]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Detach {
-    /// DETACHED is set; nobody watches the task.
-    Detached,
-    /// The outcome was published already: nothing to do.
-    Published,
-    /// Someone watched the task: set the flag under the slot's lock
-    /// ([`detach_watched`](State::detach_watched)).
     Watched,
 }
 
@@ -407,52 +401,22 @@ impl State {
     /// The owner put the value into the cell before. [`Finish::Watched`]:
     /// nothing changed; publish under the lock.
     pub(crate) fn publish_unwatched(&self) -> Finish {
-        let mut current = self.0.load(Ordering::Relaxed);
-        loop {
-            debug_assert!(Phase::from_bits(current).is_final());
-            if current & !(PHASE | DETACHED) != 0 {
-                return Finish::Watched;
-            }
-            match self.0.compare_exchange_weak(
-                current,
-                current | PUBLISHED,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) if current & DETACHED != 0 => return Finish::PublishedDetached,
-                Ok(_) => return Finish::Published,
-                Err(actual) => current = actual,
-            }
+        let set = self
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |state| {
+                debug_assert!(Phase::from_bits(state).is_final());
+                (state & !(PHASE | DETACHED) == 0).then_some(state | PUBLISHED)
+            });
+        match set {
+            Ok(before) if before & DETACHED != 0 => Finish::PublishedDetached,
+            Ok(_) => Finish::Published,
+            Err(_) => Finish::Watched,
         }
     }
 
-    /// The handle is dropped: sets DETACHED without the slot's lock if
-    /// nobody ever watched the task and its outcome is not published (see
+    /// The handle is dropped: sets DETACHED, without the slot's lock (see
     /// the module docs).
-    pub(crate) fn detach_unwatched(&self) -> Detach {
-        let mut current = self.0.load(Ordering::Relaxed);
-        loop {
-            if current & PUBLISHED != 0 {
-                return Detach::Published;
-            }
-            if current & WATCHED != 0 {
-                return Detach::Watched;
-            }
-            match self.0.compare_exchange_weak(
-                current,
-                current | DETACHED,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return Detach::Detached,
-                Err(actual) => current = actual,
-            }
-        }
-    }
-
-    /// Sets DETACHED on a watched task (the slot's lock held, so the owner
-    /// finishing under the lock reads it there).
-    pub(crate) fn detach_watched(&self) {
+    pub(crate) fn detach(&self) {
         self.0.fetch_or(DETACHED, Ordering::AcqRel);
     }
 
@@ -493,13 +457,9 @@ impl State {
     /// Replaces the word by `f` of it, in one read-modify-write.
     #[inline]
     fn update(&self, f: impl Fn(u8) -> u8) {
-        let mut current = self.0.load(Ordering::Relaxed);
-        while let Err(actual) =
-            self.0
-                .compare_exchange_weak(current, f(current), Ordering::AcqRel, Ordering::Relaxed)
-        {
-            current = actual;
-        }
+        let _ = self
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |state| Some(f(state)));
     }
 
     /// RUNNING → `to`, published at once: the finish of a task with no
@@ -536,23 +496,15 @@ impl State {
 
     #[inline]
     fn hold(&self, flag: u8) -> Hold {
-        let mut state = self.0.load(Ordering::Acquire);
-        loop {
-            if state & (PUBLISHED | LENT) != PUBLISHED {
-                return Hold::NotAvailable;
-            }
-            if state & TAKEN != 0 {
-                return Hold::Taken;
-            }
-            match self.0.compare_exchange_weak(
-                state,
-                state | flag,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return Hold::Won,
-                Err(actual) => state = actual,
-            }
+        let set = self
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
+                (state & (PUBLISHED | LENT | TAKEN) == PUBLISHED).then_some(state | flag)
+            });
+        match set {
+            Ok(_) => Hold::Won,
+            Err(state) if state & (PUBLISHED | LENT) != PUBLISHED => Hold::NotAvailable,
+            Err(_) => Hold::Taken,
         }
     }
 

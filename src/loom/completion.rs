@@ -256,25 +256,33 @@ fn loom_unlocked_finish_never_strands_a_waiter_that_comes_at_once() {
     });
 }
 
+/// Adds, on a thread of its own, a callback that adds to `seen` what it
+/// got: 1 for `Ok(value)`, 2 for `ResultTaken`, 100 for anything else.
+fn add_scoring_callback(
+    c: &Arc<Completion<u32>>,
+    value: u32,
+    seen: &Arc<AtomicUsize>,
+) -> thread::JoinHandle<()> {
+    let (c, seen) = (c.clone(), seen.clone());
+    thread::spawn(move || {
+        c.add_callback(Box::new(move |r| {
+            let v = match r {
+                Ok(v) if *v == value => 1,
+                Err(TaskError::ResultTaken) => 2,
+                _ => 100,
+            };
+            seen.fetch_add(v, Ordering::SeqCst);
+        }));
+    })
+}
+
 #[test]
 fn loom_unlocked_finish_and_a_callback_added_at_once_share_the_value_once() {
     model(|| {
         let c = Arc::new(Completion::<u32>::new());
         let seen = Arc::new(AtomicUsize::new(0));
         assert_eq!(c.claim(), Claim::Won);
-        let adder = {
-            let (c, seen) = (c.clone(), seen.clone());
-            thread::spawn(move || {
-                c.add_callback(Box::new(move |r| {
-                    let v = match r {
-                        Ok(9) => 1,
-                        Err(TaskError::ResultTaken) => 2,
-                        _ => 100,
-                    };
-                    seen.fetch_add(v, Ordering::SeqCst);
-                }));
-            })
-        };
+        let adder = add_scoring_callback(&c, 9, &seen);
         let taken = c.finish_and_take(Ok(9));
         adder.join().unwrap();
         park_until_published(&c);
@@ -302,19 +310,7 @@ fn loom_two_lock_free_takers_and_a_late_callback_share_the_value_once() {
         assert_eq!(c.claim(), Claim::Won);
         c.finish(Ok(6));
         let seen = Arc::new(AtomicUsize::new(0));
-        let lender = {
-            let (c, seen) = (c.clone(), seen.clone());
-            thread::spawn(move || {
-                c.add_callback(Box::new(move |r| {
-                    let v = match r {
-                        Ok(6) => 1,
-                        Err(TaskError::ResultTaken) => 2,
-                        _ => 100,
-                    };
-                    seen.store(v, Ordering::SeqCst);
-                }));
-            })
-        };
+        let lender = add_scoring_callback(&c, 6, &seen);
         let other = {
             let c = c.clone();
             thread::spawn(move || c.try_take())
@@ -380,24 +376,52 @@ fn loom_two_first_watchers_make_one_slot() {
 /// `a_dropped_handle_makes_no_slot_and_its_lost_panic_is_not_kept`.)
 #[test]
 fn loom_handle_dropped_while_the_task_panics_drops_the_panic_once() {
-    model(|| {
+    handle_dropped_while_the_task_panics(false);
+}
+
+/// The same with a watcher registered first (a callback added through the
+/// handle):
+/// the flag is still set without the lock, and the owner finishing under
+/// the lock reads it once, so the panic is reported (flag first) or left
+/// in the cell (flag after that read, as for a handle dropped after the
+/// publication), never both.
+#[test]
+fn loom_handle_of_a_watched_task_dropped_while_it_panics_drops_the_panic_once() {
+    handle_dropped_while_the_task_panics(true);
+}
+
+fn handle_dropped_while_the_task_panics(watched: bool) {
+    model(move || {
         let drops = Arc::new(AtomicUsize::new(0));
         let c = Arc::new(Completion::<u8>::new());
         assert_eq!(c.claim(), Claim::Won);
+        if watched {
+            // A callback watches the task (it sees the panic by reference
+            // and keeps nothing).
+            c.add_callback(Box::new(|_| {}));
+        }
+        let detached = Arc::new(AtomicBool::new(false));
         let runner = {
-            let (c, drops) = (c.clone(), drops.clone());
+            let (c, drops, detached) = (c.clone(), drops.clone(), detached.clone());
             thread::spawn(move || {
+                // Whether the handle was gone before the task ended.
+                let after_detach = detached.load(Ordering::SeqCst);
                 c.finish(Err(TaskError::Panicked(Box::new(Counted(drops)))));
+                after_detach
             })
         };
         c.detach();
-        runner.join().unwrap();
+        detached.store(true, Ordering::SeqCst);
+        let after_detach = runner.join().unwrap();
         let kept = drops.load(Ordering::SeqCst) == 0;
         assert_eq!(
             kept,
             matches!(c.try_take(), Some(Err(TaskError::Panicked(_)))),
             "reported, or kept for the completion's drop"
         );
+        // A panic of a task whose handle was already gone is reported
+        // (nobody can take it), not kept.
+        assert!(!(after_detach && kept), "a detached task's panic was kept");
         drop(c);
         assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped exactly once");
     });
