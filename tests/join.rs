@@ -200,6 +200,46 @@ fn the_second_closure_is_stolen_by_an_idle_worker() {
     assert_eq!(ran, (true, ()));
 }
 
+/// Marks leaf `i` of a join tree over `leaves`; every 512th leaf pauses,
+/// so that thieves also meet owners that take nothing back for a while.
+fn mark_leaves(leaves: std::ops::Range<usize>, marks: &[AtomicUsize]) {
+    if leaves.len() == 1 {
+        if leaves.start % 512 == 0 {
+            std::thread::sleep(std::time::Duration::from_micros(20));
+        }
+        marks[leaves.start].fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let mid = leaves.start + leaves.len() / 2;
+    join(
+        || mark_leaves(leaves.start..mid, marks),
+        || mark_leaves(mid..leaves.end, marks),
+    );
+}
+
+/// Every fork runs exactly once, taken back by its owner or stolen, while
+/// the other worker steals all along: no leaf of the tree is run twice or
+/// lost, round after round.
+#[test]
+fn every_fork_runs_exactly_once_while_the_other_worker_steals() {
+    let pool = Arc::new(pool(2, "fj-once"));
+    let rounds = if cfg!(miri) { 2 } else { 40 };
+    let leaves = if cfg!(miri) { 64 } else { 1 << 12 };
+    let marks = Arc::new((0..leaves).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>());
+    let (p, m) = (pool.clone(), marks.clone());
+    let stolen = within("the join trees", move || {
+        for _ in 0..rounds {
+            p.install(|| mark_leaves(0..leaves, &m));
+        }
+        p.stats().stolen
+    });
+    assert!(
+        marks.iter().all(|c| c.load(Ordering::Relaxed) == rounds),
+        "a leaf ran other than once per round"
+    );
+    assert!(stolen > 0, "the other worker never stole a fork");
+}
+
 /// Tasks the first closure submitted (queued above the fork on the
 /// worker's deque) do not run before the second closure: they could be
 /// waiting for what the caller does after the join.

@@ -87,8 +87,10 @@ pub(crate) fn heavy() {
     fence(Ordering::SeqCst);
 }
 
-/// Whether the asymmetric halves are in use (tests, docs).
-#[allow(dead_code)]
+/// Whether the asymmetric halves are in use (the fork deque's take-back,
+/// tests).
+#[cfg_attr(loom, allow(dead_code))]
+#[inline]
 pub(crate) fn asymmetric() -> bool {
     #[cfg(all(target_os = "linux", not(loom), not(miri)))]
     return ASYMMETRIC.load(std::sync::atomic::Ordering::Relaxed);

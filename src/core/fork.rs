@@ -1,8 +1,9 @@
 //! Fork-join on a worker ([`join`](crate::join)): the second closure is
-//! queued as a [`StackJob`] in this frame, on the worker's own deque, the
-//! first runs at once, and then the second is either taken back off the
-//! deque and run here (nobody stole it: the common case, no allocation,
-//! no atomic read-modify-write beyond the deque's own) or waited for
+//! queued as a [`StackJob`] in this frame, on the worker's fork deque
+//! (`forks.rs`), the first runs at once, and then the second is either
+//! taken back off the deque and run here (nobody stole it: the common
+//! case, no allocation, no atomic read-modify-write, and no fence while
+//! no thief is looking) or waited for
 //! through the one waiting loop ([`WorkerCtx::wait_until`] on the job's
 //! latch), which keeps the worker running other work meanwhile and moves
 //! the wait to a fresh stack when this one runs low.
@@ -92,7 +93,8 @@ impl WorkerCtx {
         }
     }
 
-    /// Queues a fork on this worker's deque, where thieves can see it.
+    /// Queues a fork on this worker's fork deque, where thieves can see
+    /// it.
     #[inline]
     fn push_fork(&self, job: JobRef) {
         let registry = &*self.registry;
@@ -100,47 +102,34 @@ impl WorkerCtx {
             // Every entry taken off a queue gives a place back.
             bound.add_unchecked();
         }
-        self.local.push(job);
+        self.forks.push(job);
         // No fence (see `Parking::wake_one_if_parked`): a parked worker
         // that misses this fork costs parallelism, never progress, since
         // this worker runs the fork itself if nobody took it.
         registry.parking.wake_one_if_parked();
     }
 
-    /// Takes the fork at `target` back off this worker's deque; false if a
-    /// thief took it.
+    /// Takes the fork at `target` back off this worker's fork deque;
+    /// false if it was taken already.
+    ///
+    /// Only forks go on that deque, and every `join` settles its fork
+    /// before it returns, so the forks pushed since this one are gone:
+    /// the newest entry is this fork, or, if this fork was taken (by a
+    /// thief, or run by this worker while the first closure waited), an
+    /// older one, which goes back where it was.
     #[inline]
     fn take_back_fork(&self, target: usize) -> bool {
-        match self.local.pop() {
+        match self.forks.pop(&self.registry.thieves) {
             Some(job) if job.addr() == target => {
                 self.fork_taken_back(job);
                 true
             }
-            Some(job) => self.take_back_fork_under(job, target),
+            Some(older) => {
+                self.forks.push(older);
+                false
+            }
             None => false,
         }
-    }
-
-    /// The fork is not on top: entries pushed above it since (tasks the
-    /// first closure submitted and left, a batch of outside work taken
-    /// while it waited) are put back in their order, not run first: they
-    /// could be waiting for what the caller does after the join.
-    #[cold]
-    fn take_back_fork_under(&self, top: JobRef, target: usize) -> bool {
-        let mut above = vec![top];
-        let mut taken = false;
-        while let Some(job) = self.local.pop() {
-            if job.addr() == target {
-                self.fork_taken_back(job);
-                taken = true;
-                break;
-            }
-            above.push(job);
-        }
-        for job in above.into_iter().rev() {
-            self.local.push(job);
-        }
-        taken
     }
 
     /// Ends the entry of a fork taken back.

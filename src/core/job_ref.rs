@@ -118,6 +118,34 @@ impl JobRef {
         self.data.as_ptr() as usize
     }
 
+    /// The entry's two words, for a queue that stores them as atomics
+    /// (`forks.rs`); [`from_raw`](JobRef::from_raw) makes the entry again.
+    #[inline]
+    pub(crate) fn into_raw(self) -> (*mut (), *mut ()) {
+        let raw = (
+            self.data.as_ptr(),
+            (self.vtable as *const JobVTable).cast_mut().cast::<()>(),
+        );
+        std::mem::forget(self);
+        raw
+    }
+
+    /// The entry whose words [`into_raw`](JobRef::into_raw) gave.
+    ///
+    /// # Safety
+    ///
+    /// `data` and `table` came from one `into_raw`, and this is the only
+    /// entry made from them (the entry is live again, once).
+    #[inline]
+    pub(crate) unsafe fn from_raw(data: *mut (), table: *mut ()) -> JobRef {
+        JobRef {
+            // SAFETY: the caller's promise: `data` came from a live entry's
+            // non-null pointer, `table` from its `&'static` table.
+            data: unsafe { NonNull::new_unchecked(data) },
+            vtable: unsafe { &*table.cast_const().cast::<JobVTable>() },
+        }
+    }
+
     /// Runs the job and ends the entry.
     #[inline]
     pub(crate) fn run(self, runner: &dyn Runner) -> Outcome {
@@ -372,6 +400,25 @@ where
 
     /// The entry owns nothing of the job.
     unsafe fn drop(_data: NonNull<()>) {}
+}
+
+/// A heap job that is only ever dropped, for tests of queues: its
+/// address says which it is, and an entry taken twice gives its reference
+/// back twice (a use after free under Miri, a wrong count otherwise).
+#[cfg(any(test, loom))]
+pub(crate) struct Numbered;
+
+#[cfg(any(test, loom))]
+impl Job for Numbered {
+    fn run(self: Arc<Self>, _runner: &dyn Runner) -> Outcome {
+        Outcome::Skipped
+    }
+    fn abort(&self, _error: TaskError) -> bool {
+        false
+    }
+    fn into_job_ref(self: Arc<Self>) -> JobRef {
+        JobRef::new(self)
+    }
 }
 
 #[cfg(all(test, not(loom)))]

@@ -28,7 +28,9 @@
 //!   starting one when a submission finds nobody idle, retiring idle ones,
 //!   resizing, standing in for workers inside `blocking`; its protocol and
 //!   proof sketch are there), `counts` (the one word it decides with),
-//!   `slots` (the per-worker state reached by index) and `monitor` (the
+//!   `slots` (the per-worker state reached by index), `forks` (the
+//!   deque `join` queues forks on, whose owner fences only while a thief
+//!   is announced) and `monitor` (the
 //!   starvation safety net). These know each other, as rayon-core's
 //!   registry and worker do: the one import cycle of the crate.
 //! * `counters` are the per-worker statistics, `panics` where contained
@@ -39,6 +41,7 @@ pub(crate) mod completion;
 pub(crate) mod counters;
 pub(crate) mod counts;
 pub(crate) mod fork;
+pub(crate) mod forks;
 pub(crate) mod idle;
 pub(crate) mod job;
 pub(crate) mod job_ref;

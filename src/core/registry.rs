@@ -21,6 +21,7 @@ use std::sync::{Arc, Weak};
 use crossbeam_deque::{Injector, Steal};
 use once_cell::sync::OnceCell;
 
+use crate::core::forks::Thieves;
 use crate::core::idle::IdleWaiters;
 use crate::core::job::{Extra, JobRef, Plain, Task, TaskPtr};
 use crate::core::live::LiveSet;
@@ -40,6 +41,8 @@ pub(crate) type Submitted<T> = Result<TaskPtr<T>, TaskError>;
 
 pub(crate) struct Registry {
     pub(crate) injector: Injector<JobRef>,
+    /// The threads announced as stealing forks (`forks.rs`).
+    pub(crate) thieves: Thieves,
     /// The worker threads: slots (deques, counters), counts, growth and
     /// retirement (`threads.rs`).
     pub(crate) threads: Threads,
@@ -100,6 +103,7 @@ impl Registry {
         }
         Arc::new_cyclic(|me| Registry {
             injector: Injector::new(),
+            thieves: Thieves::new(),
             threads: Threads::new(config),
             parking: Parking::new(n),
             async_tasks: LiveSet::new(n),
@@ -405,9 +409,12 @@ impl Registry {
             cancelled: 0,
         };
         drained.drain(|| self.injector.steal());
+        let announced = self.thieves.announce();
         for slot in self.threads.slots.iter() {
+            drained.drain(|| slot.forks.steal(&announced));
             drained.drain(|| slot.stealer.steal());
         }
+        drop(announced);
         for job in self.priority.take_all() {
             drained.discard(job);
         }
@@ -424,7 +431,11 @@ impl Registry {
     pub(crate) fn has_queued(&self) -> bool {
         !self.injector.is_empty()
             || self.priority.len() != 0
-            || self.threads.slots.iter().any(|s| !s.stealer.is_empty())
+            || self
+                .threads
+                .slots
+                .iter()
+                .any(|s| !s.stealer.is_empty() || !s.forks.is_empty())
     }
 
     /// How many entries the queues hold (a snapshot).
@@ -435,7 +446,7 @@ impl Registry {
                 .threads
                 .slots
                 .iter()
-                .map(|s| s.stealer.len())
+                .map(|s| s.stealer.len() + s.forks.len())
                 .sum::<usize>()
     }
 

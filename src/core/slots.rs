@@ -1,12 +1,12 @@
 //! Worker slots: the per-worker state other threads reach by index (the
-//! deque's stealer, the statistics block, the parking flag), allocated
+//! deques' stealers, the statistics block, the parking flag), allocated
 //! the first time a worker needs that index and kept for the pool's life.
 //!
 //! A pool may grow to thousands of threads at run time, so nothing is
 //! sized to the cap in advance: the slots live in chunks of [`CHUNK`],
 //! each allocated on first use, behind one small table of chunk pointers.
 //! Indices are handed out lowest first and reused after a worker exits,
-//! together with the slot's deque (empty by then), so a pool that grows
+//! together with the slot's deques (empty by then), so a pool that grows
 //! and shrinks keeps its names (`"{prefix}-{index}"`) and its scans short.
 //! The statistics of a slot's earlier occupants stay in it.
 
@@ -16,6 +16,7 @@ use crossbeam_deque::{Stealer, Worker};
 use once_cell::sync::OnceCell;
 
 use crate::core::counters::WorkerCounters;
+use crate::core::forks::{ForkStealer, Forks};
 use crate::core::job::JobRef;
 use crate::core::parking::{Notified, Parking};
 use crate::core::sync::lock_std;
@@ -28,12 +29,28 @@ const CHUNK: usize = 128;
 pub(crate) struct Slot {
     /// The statistics of every worker that held this index.
     pub(crate) counters: WorkerCounters,
-    /// Thieves' end of the index's deque.
+    /// Thieves' end of the index's task deque.
     pub(crate) stealer: Stealer<JobRef>,
+    /// Thieves' end of the index's fork deque.
+    pub(crate) forks: ForkStealer,
     /// The parking flag of the worker holding the index.
     pub(crate) notified: Notified,
-    /// The owner's end of the deque while no worker holds the index.
-    deque: Mutex<Option<Worker<JobRef>>>,
+    /// The owner's ends of the deques while no worker holds the index.
+    deque: Mutex<Option<Deques>>,
+}
+
+/// The owner's ends of a worker's two deques: tasks (submitted from the
+/// worker, batches of outside work) and `join`'s forks (`forks.rs`).
+pub(crate) struct Deques {
+    pub(crate) tasks: Worker<JobRef>,
+    pub(crate) forks: Forks,
+}
+
+impl Deques {
+    /// Whether both are empty (exact for the owner).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.tasks.is_empty() && self.forks.is_empty()
+    }
 }
 
 type Chunk = [OnceCell<Arc<Slot>>; CHUNK];
@@ -87,8 +104,8 @@ impl Slots {
     }
 
     /// Takes the lowest free index, with its slot and the deque's owner
-    /// end; `None` if every index is taken.
-    pub(crate) fn take(&self) -> Option<(usize, Arc<Slot>, Worker<JobRef>)> {
+    /// ends; `None` if every index is taken.
+    pub(crate) fn take(&self) -> Option<(usize, Arc<Slot>, Deques)> {
         let mut free = lock_std(&self.free);
         let index = match free.iter().enumerate().min_by_key(|(_, i)| **i) {
             Some((pos, _)) => free.swap_remove(pos),
@@ -103,12 +120,16 @@ impl Slots {
         let chunk = self.chunks[index / CHUNK]
             .get_or_init(|| Box::new(std::array::from_fn(|_| OnceCell::new())));
         let slot = chunk[index % CHUNK].get_or_init(|| {
-            let deque = Worker::new_lifo();
+            let deques = Deques {
+                tasks: Worker::new_lifo(),
+                forks: Forks::new(),
+            };
             Arc::new(Slot {
                 counters: WorkerCounters::new(),
-                stealer: deque.stealer(),
+                stealer: deques.tasks.stealer(),
+                forks: deques.forks.stealer(),
                 notified: Parking::flag(),
-                deque: Mutex::new(Some(deque)),
+                deque: Mutex::new(Some(deques)),
             })
         });
         // Published after the slot exists (scans read `used` first).
@@ -121,8 +142,8 @@ impl Slots {
         Some((index, slot.clone(), deque))
     }
 
-    /// Gives an index back with its (empty) deque.
-    pub(crate) fn give_back(&self, index: usize, slot: &Slot, deque: Worker<JobRef>) {
+    /// Gives an index back with its (empty) deques.
+    pub(crate) fn give_back(&self, index: usize, slot: &Slot, deque: Deques) {
         debug_assert!(deque.is_empty(), "a worker left jobs in its deque");
         *lock_std(&slot.deque) = Some(deque);
         lock_std(&self.free).push(index);

@@ -65,14 +65,12 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crossbeam_deque::Worker;
 use once_cell::sync::OnceCell;
 
 use crate::core::counts::{Counts, CountsCell};
-use crate::core::job::JobRef;
 use crate::core::monitor::Monitor;
 use crate::core::registry::Registry;
-use crate::core::slots::{Slot, Slots};
+use crate::core::slots::{Deques, Slot, Slots};
 use crate::core::sync::lock_std as lock;
 use crate::core::sync::{wait_std, wait_timeout_std};
 use crate::core::worker::WorkerCtx;
@@ -377,7 +375,9 @@ impl Threads {
     /// the count and must exit; its deque is empty either way.
     pub(crate) fn try_retire(&self, ctx: &WorkerCtx, timed_out: bool) -> bool {
         let registry = &*ctx.registry;
-        // Nothing stays behind in a deque nobody will own.
+        // Nothing stays behind in a deque nobody will own (its fork deque
+        // is empty: a worker in its idle wait is inside no `join`).
+        debug_assert!(ctx.forks.is_empty(), "a retiring worker has forks queued");
         while let Some(job) = ctx.local.pop() {
             registry.injector.push(job);
         }
@@ -562,7 +562,7 @@ fn run_thread(
     registry: Arc<Registry>,
     index: usize,
     slot: Arc<Slot>,
-    deque: Worker<JobRef>,
+    deque: Deques,
     name: String,
     startup: Option<Arc<Startup>>,
 ) {

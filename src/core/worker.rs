@@ -3,10 +3,12 @@
 //! runs a job. How it waits, for work or for a result, is `wait.rs`; its
 //! main loop is one such wait: "until the pool is done".
 //!
-//! Finding work, in order: the worker's own deque (LIFO: the task it pushed
-//! last is the one it is most likely waiting for, and hot in cache), then a
-//! batch from the outside queues, then a steal from the other workers
-//! starting at a random one. Every [`INJECTOR_INTERVAL`] picks the outside
+//! Finding work, in order: the worker's own deques, forks first (LIFO: the
+//! fork or task it pushed last is the one it is most likely waiting for,
+//! and hot in cache), then a batch from the outside queues, then a steal
+//! from the other workers starting at a random one (a victim's forks, the
+//! oldest first, then its tasks; before its first fork a thief announces
+//! itself, `forks.rs`). Every [`INJECTOR_INTERVAL`] picks the outside
 //! queues come first, so outside submissions never starve behind a stream
 //! of internal work. "The outside queues" are the injector and the
 //! priority heap, which is looked at first, and only when its atomic
@@ -24,9 +26,10 @@ use std::sync::Arc;
 use crossbeam_deque::{Steal, Worker};
 
 use crate::core::counters::{Outcome, WorkerCounters};
+use crate::core::forks::Forks;
 use crate::core::job::{JobRef, Runner};
 use crate::core::registry::Registry;
-use crate::core::slots::Slot;
+use crate::core::slots::{Deques, Slot};
 use crate::core::stack::StackBudget;
 use crate::core::sync::{current_thread, Thread};
 use crate::core::wait::PoolDone;
@@ -74,9 +77,13 @@ thread_local! {
 pub(crate) struct WorkerCtx {
     pub(crate) registry: Arc<Registry>,
     pub(crate) index: usize,
-    /// The worker's slot: its counters, parking flag and deque's stealer.
+    /// The worker's slot: its counters, parking flag and deques' stealers.
     pub(crate) slot: Arc<Slot>,
+    /// The deque of tasks: submitted from this worker, or a batch taken
+    /// from the injector.
     pub(crate) local: Worker<JobRef>,
+    /// The deque of `join`'s forks (`forks.rs`).
+    pub(crate) forks: Forks,
     pub(crate) thread: Thread,
     /// Counted as spare in an elastic pool's word: looking for work in
     /// its idle wait, or just started (`threads.rs`).
@@ -100,7 +107,7 @@ impl WorkerCtx {
         registry: Arc<Registry>,
         index: usize,
         slot: Arc<Slot>,
-        local: Worker<JobRef>,
+        deques: Deques,
         stack_size: usize,
     ) -> Self {
         WorkerCtx {
@@ -111,7 +118,8 @@ impl WorkerCtx {
             registry,
             index,
             slot,
-            local,
+            local: deques.tasks,
+            forks: deques.forks,
             thread: current_thread(),
             // Any odd seed works for xorshift; spread them per worker.
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ ((index as u64 + 1) << 17) | 1),
@@ -129,7 +137,16 @@ impl WorkerCtx {
         WorkerCtx {
             overflow: true,
             searching: Cell::new(false),
-            ..WorkerCtx::new(registry, index, slot, Worker::new_lifo(), stack_size)
+            ..WorkerCtx::new(
+                registry,
+                index,
+                slot,
+                Deques {
+                    tasks: Worker::new_lifo(),
+                    forks: Forks::new(),
+                },
+                stack_size,
+            )
         }
     }
 
@@ -186,9 +203,12 @@ impl WorkerCtx {
         (r, Rc::try_unwrap(ctx).ok())
     }
 
-    /// The owner's end of this worker's deque.
-    pub(crate) fn into_deque(self) -> Worker<JobRef> {
-        self.local
+    /// The owner's ends of this worker's deques.
+    pub(crate) fn into_deque(self) -> Deques {
+        Deques {
+            tasks: self.local,
+            forks: self.forks,
+        }
     }
 
     /// Whether this is an overflow thread standing in for a worker.
@@ -358,8 +378,9 @@ impl WorkerCtx {
                 return Some(job);
             }
         }
-        self.local
-            .pop()
+        self.forks
+            .pop(&self.registry.thieves)
+            .or_else(|| self.local.pop())
             .or_else(|| self.take_outside())
             .or_else(|| self.steal_other())
     }
@@ -412,6 +433,9 @@ impl WorkerCtx {
             return None;
         }
         let start = (self.next_random() % n as u64) as usize;
+        // Taken at the first fork seen, given up on the way out (see
+        // `forks.rs`: a thief announces itself before it steals a fork).
+        let mut announced = None;
         let mut retry = true;
         while retry {
             retry = false;
@@ -425,6 +449,18 @@ impl WorkerCtx {
                 let Some(slot) = slots.get(victim) else {
                     continue;
                 };
+                if !slot.forks.is_empty() {
+                    let announced =
+                        announced.get_or_insert_with(|| self.registry.thieves.announce());
+                    match slot.forks.steal(announced) {
+                        Steal::Success(job) => {
+                            self.counters().stolen();
+                            return Some(job);
+                        }
+                        Steal::Retry => retry = true,
+                        Steal::Empty => {}
+                    }
+                }
                 match slot.stealer.steal() {
                     Steal::Success(job) => {
                         self.counters().stolen();

@@ -17,12 +17,16 @@
 //!   waiter that registers, parks and frees the latch once it is set.
 //! * `async_task.rs`: the wake/poll state machine of async tasks
 //!   (`future/task.rs`).
+//! * `forks.rs`: the fork deque (`core/forks.rs`): owner against thief,
+//!   with a fence in every take-back and with the acknowledgement path
+//!   of the asymmetric form.
 //! * `elastic.rs`: workers leaving the count, entering `blocking` or
 //!   searching, racing a submission (`core/threads.rs`, `core/counts.rs`).
 
 mod async_task;
 mod completion;
 mod elastic;
+mod forks;
 mod latch;
 mod parking;
 mod shutdown;
