@@ -1,7 +1,9 @@
 //! The fence of every "write, fence, read" handshake between a thread that
 //! makes work visible and a worker that may stop looking for it
 //! (`parking.rs`, `threads.rs`, `monitor.rs`, the pool-done check of
-//! `wait.rs`), split in two unequal halves.
+//! `wait.rs`), split in two unequal halves. The fork deque (`forks.rs`)
+//! uses the heavy half too, to cover owners that have not acknowledged a
+//! thief.
 //!
 //! Each handshake is a Dekker pair: the producer pushes, fences, and looks
 //! for a parked (or exiting, or blocked) worker; the worker registers,

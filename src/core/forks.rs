@@ -18,22 +18,41 @@
 //! the fence left out (unsoundly, to measure it) 25-30% less, at one
 //! worker and at two.
 //!
-//! # Thieves announce themselves
+//! # Thieves announce themselves, owners acknowledge
 //!
-//! So the fence is paid by the rare side, the same asymmetric split as the
-//! sleep protocol's (`barrier.rs`). A thread that wants to steal a fork
-//! first *announces* itself: it increments the pool's [`Thieves`] count
-//! and then calls [`barrier::heavy`], which returns once every running
-//! thread of the process has passed a full memory barrier. The owner's
-//! take-back lowers the bottom index, then (compiler fence only) reads the
-//! count: zero, and it reads the top index with no fence; not zero, and it
-//! fences first, exactly as in the plain algorithm. A thief withdraws
-//! (decrements the count) when it is done looking, found or not.
+//! So the fence is paid by the rare side. A thread that wants to steal a
+//! fork first *announces* itself: it increments the pool's [`Thieves`]
+//! count, then takes a ticket (a second counter). The owner's take-back
+//! lowers the bottom index, then (compiler fence only) reads the count
+//! with Acquire: zero, and it reads the top index with no fence; not zero,
+//! and it fences, as in the plain algorithm, and *acknowledges*: it reads
+//! the newest ticket and stores it in its deque's `ack` with Release. The
+//! thief steals from a deque only once that deque's `ack` has reached its
+//! ticket ([`Announced::cover`]). It withdraws (decrements the count, with
+//! Release) when it is done looking, found or not.
 //!
-//! Proof sketch, for a take-back T (lower bottom; read count; [fence];
-//! read top) and a steal S made after its thief's announcement A
-//! (increment; heavy): the owner's thread passes a full barrier B inside
-//! A's `heavy`.
+//! Why that suffices, for a take-back T and a steal S from T's deque made
+//! under an announcement A acknowledged by a take-back K of the owner:
+//! - T before K (in the owner's program order): K's Release store of the
+//!   acknowledgement, which S's thief read with Acquire, publishes T's
+//!   lowered bottom index to S, and T's read of the top index cannot see
+//!   a compare-and-swap that comes after S's read of the acknowledgement.
+//!   T and S are ordered: the plain algorithm's take before its steal.
+//! - T is K or comes after it: K read a ticket at least A's, which was
+//!   taken after A's increment (Acquire on the ticket makes the increment
+//!   visible), so T reads a count that includes A until A withdraws
+//!   (every later value comes from read-modify-writes after A's), and T
+//!   fences: the plain algorithm.
+//! - A zero that T reads after A withdrew comes with A's steals (Release
+//!   then Acquire), so T's read of the top index is at least as new as
+//!   S's compare-and-swap.
+//!
+//! An owner that takes nothing back (it runs a long closure, is blocked,
+//! or is the worker an overflow thread stands in for) never acknowledges.
+//! After about 4 µs of waiting the thief covers every owner at once with
+//! [`barrier::heavy`] instead, which returns once every running thread of
+//! the process has passed a full memory barrier B. Proof sketch, for a
+//! take-back T and a steal S made after that call:
 //! - If T's read of the count comes after B, it sees the increment (made
 //!   before `heavy` began, which starts with a full barrier): T fences,
 //!   and T and S are the plain algorithm's take and steal.
@@ -44,16 +63,22 @@
 //!   bottom" must hold); S's own fence and the compare-and-swap on the
 //!   top index for the last entry do the rest, unchanged.
 //!
-//! Where the asymmetric form is not in use (`barrier.rs`: another OS, a
-//! sandbox, Miri, loom, more than `MAX_CPUS` CPUs) `heavy` is a SeqCst
-//! fence and the owner always fences: the plain algorithm. The loom
-//! model checks that form (`loom/forks.rs`).
+//! The acknowledgement is what makes two workers fast, not only one: a
+//! `membarrier` that interrupts a running thread costs 11 µs on the
+//! machine measured (0.35 µs when no other thread of the process runs),
+//! and in fine-grained fork-join the steals are on the critical path.
+//! With `heavy` as the only cover, fib(24) on two workers was level with
+//! `rayon::join`; with the acknowledgement it takes three quarters of its
+//! time. A thief announces itself only once it sees a fork to take (a
+//! look at both indices), once per look over all victims: fib(24) on two
+//! workers does about seven times per run.
 //!
-//! An announcement costs the thief a `membarrier` call (0.35 µs here) and
-//! every other running thread of the process an interrupt, so it is made
-//! only once the thief sees a fork to take (a relaxed look at both
-//! indices), once per look over all victims: fib(24) on two workers pays
-//! it about seven times per run, against 75,000 fences saved.
+//! Where the asymmetric form is not in use (`barrier.rs`: another OS, a
+//! sandbox, Miri, more than `MAX_CPUS` CPUs) every take-back fences and a
+//! thief waits for nothing: the plain algorithm. The loom models
+//! (`loom/forks.rs`) check the plain form and the acknowledgement path;
+//! `heavy`, which loom cannot express, rests on the sketch above, as the
+//! sleep protocol's use of it does.
 //!
 //! # Memory
 //!
@@ -66,14 +91,13 @@
 //! one). It never shrinks: its depth is bounded by how deep `join`s nest
 //! on one worker's stack.
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use crossbeam_deque::Steal;
 
 use crate::core::barrier;
 use crate::core::job_ref::JobRef;
-use std::cell::Cell;
-
 use crate::core::sync::{fence, AtomicPtr, AtomicU64, AtomicUsize, Mutex, Ordering};
 
 /// Entries of a new deque's ring: 1 KiB. Small under loom, where every
@@ -92,8 +116,8 @@ pub(crate) struct Thieves {
     tickets: AtomicU64,
 }
 
-/// A thief's announcement, withdrawn when dropped. Stealing a fork takes
-/// one ([`ForkStealer::steal`]).
+/// A thief's announcement, withdrawn when dropped. Stealing a fork makes
+/// one, at the first fork seen ([`ForkStealer::steal`]).
 pub(crate) struct Announced<'a> {
     thieves: &'a Thieves,
     ticket: u64,
@@ -448,7 +472,8 @@ impl Forks {
         #[allow(unsafe_code)]
         // SAFETY: the entry at `bottom` was pushed by this owner and is
         // now taken by it alone: above the top index after the fence (or
-        // the announcement's barrier), or won with the compare-and-swap.
+        // with every thief acknowledged or covered by its barrier: see the
+        // module docs), or won with the compare-and-swap.
         Some(unsafe { JobRef::from_raw(data, table) })
     }
 }
@@ -498,11 +523,24 @@ impl ForkStealer {
         self.inner.len()
     }
 
-    /// Takes the oldest entry, as a thief announced by `announced`.
-    pub(crate) fn steal(&self, announced: &Announced<'_>) -> Steal<JobRef> {
+    /// Takes the oldest entry. The thief announces itself to `thieves` at
+    /// its first steal from a deque that holds an entry, and keeps the
+    /// announcement in `announced` for its next steals (from any deque of
+    /// the pool) until it drops it.
+    pub(crate) fn steal<'t>(
+        &self,
+        thieves: &'t Thieves,
+        announced: &mut Option<Announced<'t>>,
+    ) -> Steal<JobRef> {
         let inner = &*self.inner;
-        if inner.len() == 0 || !announced.cover(inner) {
-            // Nothing to wait for an owner's acknowledgement over.
+        if inner.len() == 0 {
+            // Nothing to announce oneself, or wait for an owner, for.
+            return Steal::Empty;
+        }
+        if !announced
+            .get_or_insert_with(|| thieves.announce())
+            .cover(inner)
+        {
             return Steal::Empty;
         }
         let top = inner.top.load(Ordering::Acquire);
@@ -551,9 +589,9 @@ mod tests {
     }
 
     fn steal_one(stealer: &ForkStealer, thieves: &Thieves) -> Option<JobRef> {
-        let announced = thieves.announce();
+        let mut announced = None;
         loop {
-            match stealer.steal(&announced) {
+            match stealer.steal(thieves, &mut announced) {
                 Steal::Success(job) => return Some(job),
                 Steal::Empty => return None,
                 Steal::Retry => {}

@@ -409,9 +409,9 @@ impl Registry {
             cancelled: 0,
         };
         drained.drain(|| self.injector.steal());
-        let announced = self.thieves.announce();
+        let mut announced = None;
         for slot in self.threads.slots.iter() {
-            drained.drain(|| slot.forks.steal(&announced));
+            drained.drain(|| slot.forks.steal(&self.thieves, &mut announced));
             drained.drain(|| slot.stealer.steal());
         }
         drop(announced);

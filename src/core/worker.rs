@@ -449,17 +449,13 @@ impl WorkerCtx {
                 let Some(slot) = slots.get(victim) else {
                     continue;
                 };
-                if !slot.forks.is_empty() {
-                    let announced =
-                        announced.get_or_insert_with(|| self.registry.thieves.announce());
-                    match slot.forks.steal(announced) {
-                        Steal::Success(job) => {
-                            self.counters().stolen();
-                            return Some(job);
-                        }
-                        Steal::Retry => retry = true,
-                        Steal::Empty => {}
+                match slot.forks.steal(&self.registry.thieves, &mut announced) {
+                    Steal::Success(job) => {
+                        self.counters().stolen();
+                        return Some(job);
                     }
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
                 }
                 match slot.stealer.steal() {
                     Steal::Success(job) => {

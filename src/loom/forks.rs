@@ -56,9 +56,9 @@ fn check(scenario: Scenario, asymmetric: bool) {
                 MODEL_ASYMMETRIC.with(|m| m.set(asymmetric));
                 let mut taken = Vec::new();
                 for _ in 0..announcements {
-                    let announced = thieves.announce();
+                    let mut announced = None;
                     for _ in 0..steals {
-                        if let Steal::Success(job) = stealer.steal(&announced) {
+                        if let Steal::Success(job) = stealer.steal(&thieves, &mut announced) {
                             taken.push(which(&job, &jobs));
                         }
                     }
