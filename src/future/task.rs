@@ -46,7 +46,7 @@ use crate::core::counters::Outcome;
 use crate::core::job::{Job, JobRef, Runner, TaskRef};
 use crate::core::live::{LiveTask, Polling, SlotId};
 use crate::core::recycle::Recycled;
-use crate::core::registry::Registry;
+use crate::core::registry::{PoolLink, Registry};
 use crate::core::state::{Abort, Claim, Phase};
 use crate::core::sync::{AtomicU8, Ordering};
 use crate::core::worker::WorkerCtx;
@@ -167,8 +167,9 @@ struct AsyncTask<T, F> {
     /// What the task's [`AsyncResult`] holds: the outcome.
     handle: Recycled<AsyncHandle<T>>,
     /// Weak: a queued task must not keep its pool's queues alive (the
-    /// queues hold the task).
-    registry: Weak<Registry>,
+    /// queues hold the task). The registry's shared weak reference
+    /// ([`Registry::link`]), not one of the task's own.
+    registry: Arc<PoolLink>,
     slot: SlotId,
 }
 
@@ -203,6 +204,17 @@ where
     /// Wakes the task: queues it unless it is queued, running or done.
     fn schedule(self: &Arc<Self>) {
         if self.sched.wake() {
+            self.clone().enqueue(false);
+        }
+    }
+
+    /// [`schedule`](Self::schedule) with a reference to give: a waker
+    /// woken by value hands its reference to the queue entry, instead of
+    /// the entry taking a new one and the waker dropping its own (two
+    /// read-modify-writes of the task's count per wake, on the task's
+    /// first line, which the worker that polls it next reads).
+    fn schedule_owned(self: Arc<Self>) {
+        if self.sched.wake() {
             self.enqueue(false);
         }
     }
@@ -211,9 +223,9 @@ where
     /// behind everything else (a task that woke itself), not on top of this
     /// worker's deque, so a task that keeps yielding cannot starve the work
     /// queued under it.
-    fn enqueue(self: &Arc<Self>, back: bool) {
-        let queued = self.with_registry(|registry| {
-            let job = JobRef::new(self.clone());
+    fn enqueue(self: Arc<Self>, back: bool) {
+        let unqueued = self.with_registry_owned(|registry, task| {
+            let job = JobRef::new(task);
             if back {
                 // Counted on a bounded pool, as every entry a worker takes
                 // is; never waits for room (a poll must not block).
@@ -224,18 +236,43 @@ where
                 let _closed = registry.push(job);
             }
         });
-        if queued.is_none() && self.sched.start() {
+        let Some(task) = unqueued else { return };
+        if task.sched.start() {
             // The pool is gone (its workers exited, which they do only when
             // no async task is alive, so this is a stale entry at most):
             // nobody will poll the task again; end it here.
-            if self.completion().phase() == Phase::Running {
+            if task.completion().phase() == Phase::Running {
                 #[allow(unsafe_code)]
                 // SAFETY: this thread holds the task (`start`), RUNNING.
-                let _ = unsafe { self.stop(TaskError::Cancelled) };
+                let _ = unsafe { task.stop(TaskError::Cancelled) };
             } else {
-                self.sched.finish();
+                task.sched.finish();
             }
         }
+    }
+
+    /// [`with_registry`](Self::with_registry) for a call that takes the
+    /// task's reference along (into a queue entry): the task back if the
+    /// pool is gone.
+    #[inline]
+    fn with_registry_owned(
+        self: Arc<Self>,
+        f: impl FnOnce(&Registry, Arc<Self>),
+    ) -> Option<Arc<Self>> {
+        let pool = self.registry.0.as_ptr();
+        WorkerCtx::with_current(move |ctx| match ctx {
+            Some(ctx) if std::ptr::eq(&*ctx.registry, pool) => {
+                f(&ctx.registry, self);
+                None
+            }
+            _ => match self.registry.0.upgrade() {
+                Some(registry) => {
+                    f(&registry, self);
+                    None
+                }
+                None => Some(self),
+            },
+        })
     }
 
     /// Runs `f` with the task's pool, `None` if the pool is gone. On a
@@ -247,10 +284,10 @@ where
     fn with_registry<R>(&self, f: impl FnOnce(&Registry) -> R) -> Option<R> {
         // The same allocation as the worker's registry: the same pool (the
         // weak reference keeps the allocation from being reused).
-        let pool = self.registry.as_ptr();
+        let pool = self.registry.0.as_ptr();
         WorkerCtx::with_current(|ctx| match ctx {
             Some(ctx) if std::ptr::eq(&*ctx.registry, pool) => Some(f(&ctx.registry)),
-            _ => self.registry.upgrade().map(|registry| f(&registry)),
+            _ => self.registry.0.upgrade().map(|registry| f(&registry)),
         })
     }
 
@@ -284,7 +321,7 @@ where
                     // SAFETY: as above.
                     return unsafe { self.stop(TaskError::Cancelled) };
                 } else if self.sched.suspend() {
-                    self.enqueue(true);
+                    self.clone().enqueue(true);
                 }
                 Outcome::Skipped
             }
@@ -592,7 +629,7 @@ where
     T: Send + 'static,
 {
     fn wake(self: Arc<Self>) {
-        self.schedule();
+        self.schedule_owned();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
@@ -612,7 +649,7 @@ impl<T, F> Drop for AsyncTask<T, F> {
         // Off the live list first, as in `abort_unstarted`: the future may
         // own the last handle to the pool. Ended with no queue entry left
         // to count it: counted as cancelled here.
-        if let Some(registry) = self.registry.upgrade() {
+        if let Some(registry) = self.registry.0.upgrade() {
             leave_live(&registry, self.slot);
             registry
                 .cancelled_elsewhere
@@ -700,7 +737,7 @@ where
                 completion: Completion::new_in(registry.id()),
                 task: control,
             }),
-            registry: Arc::downgrade(registry),
+            registry: registry.link(),
             slot: registry.async_tasks.insert(live),
         }
     });
@@ -956,5 +993,46 @@ mod tests {
         // Counted once the workers are done (a worker counts a task after
         // its handle can already see it over).
         assert_eq!((a.stats().completed, b.stats().completed), (20, 20));
+    }
+
+    /// A waker woken by value from outside the pool hands its reference
+    /// to the queue entry (`schedule_owned`): after that wake the task is
+    /// held by nothing but its entry, so when its next poll returns
+    /// `Pending` keeping no waker, the task is dropped and its handle
+    /// resolves `Cancelled`. A reference kept by the wake would leave the
+    /// handle waiting (the bounded `get` fails); one given back twice
+    /// would free the task under its worker (Miri runs this).
+    #[test]
+    fn a_wake_by_value_from_outside_gives_the_task_its_reference() {
+        use std::sync::Mutex;
+        use std::task::Waker;
+
+        struct KeepsFirstWaker(Arc<Mutex<Option<Waker>>>, bool);
+        impl Future for KeepsFirstWaker {
+            type Output = ();
+            fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+                if !self.1 {
+                    self.1 = true;
+                    *self.0.lock().unwrap() = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        }
+
+        let pool = ThreadPool::new(2).unwrap();
+        let slot = Arc::new(Mutex::new(None));
+        let handle = pool.spawn_async(KeepsFirstWaker(slot.clone(), false));
+        let waker = loop {
+            if let Some(waker) = slot.lock().unwrap().take() {
+                break waker;
+            }
+            std::thread::yield_now();
+        };
+        waker.wake();
+        let outcome = handle.get_timeout(LONG);
+        // Before the check: a task kept alive would keep the workers too.
+        pool.terminate();
+        pool.join();
+        assert_eq!(outcome, Err(TaskError::Cancelled));
     }
 }
