@@ -277,9 +277,9 @@ where
 
     /// Runs `f` with the task's pool, `None` if the pool is gone. On a
     /// worker of that pool (where a task is polled, ends, and is mostly
-    /// woken), the worker's own reference; elsewhere the task's weak one,
-    /// upgraded: a compare-and-swap on a count every thread that queues
-    /// or ends an async task of the pool would otherwise contend on.
+    /// woken), the worker's own reference, with no count changed;
+    /// elsewhere the pool's shared weak one ([`Registry::link`]),
+    /// upgraded.
     #[inline]
     fn with_registry<R>(&self, f: impl FnOnce(&Registry) -> R) -> Option<R> {
         // The same allocation as the worker's registry: the same pool (the
