@@ -148,8 +148,8 @@ impl Registry {
     /// on the registry's one count line, every outside wake waited for
     /// that line to come back from the workers ending tasks: 100,000
     /// wakes of suspended tasks from one thread (the async benchmark's
-    /// `send` loop, median of 8, three runs) took 12-21 ms with a weak
-    /// reference per task, 11-12 ms with this shared one (9-10 ms with no
+    /// `send` loop, median of 8, three runs) took 12-22 ms with a weak
+    /// reference per task, 11-12 ms with this shared one (9 ms with no
     /// upgrade at all), against tokio's 9-17 ms in the same runs.
     pub(crate) fn link(&self) -> Arc<PoolLink> {
         self.link.clone()
