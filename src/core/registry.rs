@@ -68,11 +68,10 @@ pub(crate) struct Registry {
     thread_name: String,
     /// See [`id`](Registry::id).
     id: u32,
-    /// This registry, for starting threads from a `&self` method.
-    me: Weak<Registry>,
-    /// The same weak reference in an allocation of its own, which async
-    /// tasks share instead of each holding a weak reference to the
-    /// registry: see [`link`](Registry::link).
+    /// This registry, weakly, in an allocation of its own: for starting
+    /// threads from a `&self` method ([`arc`](Registry::arc)), and shared
+    /// by the async tasks instead of each holding a weak reference to the
+    /// registry (see [`link`](Registry::link)).
     link: Arc<PoolLink>,
     /// Where contained panics go (see `panics.rs`); kept alive here.
     _panic_handler: Option<crate::core::panics::PanicHandler>,
@@ -127,7 +126,6 @@ impl Registry {
             timer: OnceCell::new(),
             thread_name,
             id,
-            me: me.clone(),
             link: Arc::new(PoolLink(me.clone())),
             _panic_handler: panic_handler,
         })
@@ -157,11 +155,11 @@ impl Registry {
 
     /// This registry as an `Arc` (`None` only while it is being dropped).
     pub(crate) fn arc(&self) -> Option<Arc<Registry>> {
-        self.me.upgrade()
+        self.link.0.upgrade()
     }
 
     pub(crate) fn weak(&self) -> Weak<Registry> {
-        self.me.clone()
+        self.link.0.clone()
     }
 
     /// The workers' name prefix.

@@ -1022,10 +1022,15 @@ mod tests {
         let pool = ThreadPool::new(2).unwrap();
         let slot = Arc::new(Mutex::new(None));
         let handle = pool.spawn_async(KeepsFirstWaker(slot.clone(), false));
+        let deadline = std::time::Instant::now() + LONG;
         let waker = loop {
             if let Some(waker) = slot.lock().unwrap().take() {
                 break waker;
             }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the task was never polled"
+            );
             std::thread::yield_now();
         };
         waker.wake();

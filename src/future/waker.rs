@@ -38,7 +38,7 @@ impl<'a, W: Wake + Send + Sync + 'static> WakerRef<'a, W> {
         // borrow keeps alive for as long as this waker exists; the waker
         // is never dropped (ManuallyDrop), so it gives back no reference
         // it does not hold, and its clones take their own (`clone` below).
-        let waker = unsafe { Waker::from_raw(RawWaker::new(data, Table::<W>::VTABLE)) };
+        let waker = unsafe { Waker::from_raw(Table::<W>::raw(data)) };
         WakerRef {
             waker: ManuallyDrop::new(waker),
             _task: PhantomData,
@@ -60,12 +60,23 @@ impl<W: Wake + Send + Sync + 'static> Table<W> {
     const VTABLE: &'static RawWakerVTable =
         &RawWakerVTable::new(Self::clone, Self::wake, Self::wake_by_ref, Self::drop);
 
+    /// A waker of this table for `data`. Every waker made here, borrowed
+    /// or cloned, comes from this one function: a constant's address is
+    /// not guaranteed to be the same at every place that names it (each
+    /// codegen unit may get its own copy), and `Waker::will_wake` compares
+    /// the table's address. Out of line, so the crate has one copy of it
+    /// per `W`, and so one table address.
+    #[inline(never)]
+    fn raw(data: *const ()) -> RawWaker {
+        RawWaker::new(data, Self::VTABLE)
+    }
+
     /// SAFETY (all four): `data` is `Arc::as_ptr` of an `Arc<W>` that is
     /// alive for the call (see the module docs).
     unsafe fn clone(data: *const ()) -> RawWaker {
         // SAFETY: see above; the new waker owns the reference taken here.
         unsafe { Arc::increment_strong_count(data.cast::<W>()) };
-        RawWaker::new(data, Self::VTABLE)
+        Self::raw(data)
     }
 
     /// Consumes an owning waker (never a borrowed one: `Waker::wake` takes

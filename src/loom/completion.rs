@@ -229,22 +229,27 @@ fn loom_handle_dropped_while_the_task_completes_drops_the_value_once() {
 
 // ---- a `get` that runs its own task: the unlocked finish vs watchers ----
 
+/// A thread that waits, as a handle does, until `c.met(need_value)`:
+/// registered and parked in between, so a publication that could miss it
+/// leaves it parked, which loom reports as a deadlock.
+fn spawn_waiter(c: &Arc<Completion<u32>>, need_value: bool) -> thread::JoinHandle<()> {
+    let c = c.clone();
+    thread::spawn(move || loop {
+        if c.met(need_value) {
+            break;
+        }
+        if c.register(Waiter::Thread(thread::current()), need_value) {
+            thread::park();
+        }
+    })
+}
+
 #[test]
 fn loom_unlocked_finish_never_strands_a_waiter_that_comes_at_once() {
     model(|| {
         let c = Arc::new(Completion::<u32>::new());
         assert_eq!(c.claim(), Claim::Won);
-        let waiter = {
-            let c = c.clone();
-            thread::spawn(move || loop {
-                if c.met(false) {
-                    break;
-                }
-                if c.register(Waiter::Thread(thread::current()), false) {
-                    thread::park();
-                }
-            })
-        };
+        let waiter = spawn_waiter(&c, false);
         // The owner takes its value whichever way it went: unlocked (the
         // waiter had not watched yet) or locked (it wakes the waiter).
         assert_eq!(c.finish_and_take(Ok(9)), Some(Ok(9)));
@@ -434,17 +439,7 @@ fn handle_dropped_while_the_task_panics(watched: bool) {
 fn loom_unlocked_abort_never_strands_a_waiter_that_comes_at_once() {
     model(|| {
         let c = Arc::new(Completion::<u32>::new());
-        let waiter = {
-            let c = c.clone();
-            thread::spawn(move || loop {
-                if c.met(true) {
-                    break;
-                }
-                if c.register(Waiter::Thread(thread::current()), true) {
-                    thread::park();
-                }
-            })
-        };
+        let waiter = spawn_waiter(&c, true);
         assert_eq!(c.abort(TaskError::Cancelled, || {}), Abort::Won);
         // If the waiter could sleep through the publication, loom reports
         // a deadlock here.
