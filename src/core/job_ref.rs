@@ -56,6 +56,35 @@ pub(crate) trait RunShared: Job {
     fn run_shared(&self, runner: &dyn Runner) -> Outcome;
 }
 
+/// A heap job whose queue entry is a one-word owning pointer of the job's
+/// own kind ([`JobRef::owned`]): an async task's entry, which holds one of
+/// the task's references that may poll it, counted apart from the memory
+/// its handle keeps (see `future/task.rs`).
+///
+/// # Safety
+///
+/// [`from_raw`](OwnedJob::from_raw) of a pointer that
+/// [`into_raw`](OwnedJob::into_raw) gave is the reference given up, so an
+/// entry may hold that pointer in place of the reference.
+pub(crate) unsafe trait OwnedJob: Sized + Send + Sync {
+    /// Gives up this reference as a pointer.
+    fn into_raw(self) -> NonNull<()>;
+    /// The reference given up by [`into_raw`](OwnedJob::into_raw).
+    ///
+    /// # Safety
+    ///
+    /// `ptr` came from `into_raw` of this type, and is taken back once.
+    unsafe fn from_raw(ptr: NonNull<()>) -> Self;
+    /// As [`Job::run`]; consumes the reference.
+    fn run(self, runner: &dyn Runner) -> Outcome;
+    /// As [`Job::abort`], through a reference the caller keeps.
+    fn abort(&self, error: TaskError) -> bool;
+    /// As [`Job::discard`].
+    fn discard(&self) -> bool {
+        self.abort(TaskError::Cancelled)
+    }
+}
+
 /// What a [`JobRef`] can do with the job it points to.
 struct JobVTable {
     /// Runs the job; the entry ends here.
@@ -107,6 +136,18 @@ impl JobRef {
             // `RecycledJob::<J>::VTABLE` treats it as exactly that.
             data: Recycled::into_raw(job).cast(),
             vtable: &RecycledJob::<J>::VTABLE,
+        }
+    }
+
+    /// The entry for a job of its own reference kind (see [`OwnedJob`]):
+    /// owns `job`.
+    pub(crate) fn owned<J: OwnedJob + 'static>(job: J) -> JobRef {
+        JobRef {
+            // SAFETY (for the vtable functions below): this pointer came
+            // from `OwnedJob::into_raw` of a `J`, and
+            // `OwnedJobTable::<J>::VTABLE` treats it as exactly that.
+            data: job.into_raw(),
+            vtable: &OwnedJobTable::<J>::VTABLE,
         }
     }
 
@@ -279,6 +320,42 @@ impl<J: RunShared + 'static> RecycledJob<J> {
         // SAFETY: the entry's reference comes back, and with the others
         // given up it is the only one left: the block is freed at once.
         unsafe { Recycled::free_alone(Recycled::from_raw(data.cast::<J>())) };
+    }
+}
+
+/// The vtable of an [`OwnedJob`] entry.
+struct OwnedJobTable<J>(std::marker::PhantomData<J>);
+
+impl<J: OwnedJob + 'static> OwnedJobTable<J> {
+    const VTABLE: JobVTable = JobVTable {
+        run: Self::run,
+        discard: Self::discard,
+        abort: Self::abort,
+        drop: Self::drop,
+        free_alone: Self::drop,
+    };
+
+    /// SAFETY (all four): `data` is the `OwnedJob::into_raw` of a `J`
+    /// whose reference the entry owns (see `JobRef::owned`); `run` and
+    /// `drop` end the entry.
+    unsafe fn run(data: NonNull<()>, runner: &dyn Runner) -> Outcome {
+        // SAFETY: see above; the reference is taken back, once.
+        unsafe { J::from_raw(data) }.run(runner)
+    }
+
+    unsafe fn discard(data: NonNull<()>) -> bool {
+        // SAFETY: see above; the reference stays the entry's.
+        std::mem::ManuallyDrop::new(unsafe { J::from_raw(data) }).discard()
+    }
+
+    unsafe fn abort(data: NonNull<()>, error: TaskError) -> bool {
+        // SAFETY: as `discard`.
+        std::mem::ManuallyDrop::new(unsafe { J::from_raw(data) }).abort(error)
+    }
+
+    unsafe fn drop(data: NonNull<()>) {
+        // SAFETY: see above; the entry's reference is given back.
+        drop(unsafe { J::from_raw(data) });
     }
 }
 

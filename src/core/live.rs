@@ -5,21 +5,25 @@
 //! `future/task.rs`; the set only knows what [`LiveTask`] lets it do.
 
 use std::sync::atomic::{AtomicUsize, Ordering as StdOrdering};
-use std::sync::{Arc, Mutex as StdMutex, Weak};
+use std::sync::Mutex as StdMutex;
 
+use crate::core::recycle::Recycled;
 use crate::core::sync::lock_std;
 
 /// What the pool's [`LiveSet`] can do with an async task it lists.
 pub(crate) trait LiveTask: Send + Sync {
-    /// As [`AsyncResult::cancel`] on the task's handle.
-    fn cancel(self: Arc<Self>) -> bool;
+    /// As [`AsyncResult::cancel`](crate::AsyncResult::cancel) on the
+    /// task's handle.
+    fn cancel(&self) -> bool;
 }
 
 /// One shard of a [`LiveSet`]: a slab, so insert and remove are O(1)
 /// with no hashing (a task keeps its slot number).
 #[derive(Default)]
 struct Slab {
-    entries: Vec<Option<Weak<dyn LiveTask>>>,
+    /// Each entry holds its task's memory (not the right to poll it, see
+    /// `future/refs.rs`).
+    entries: Vec<Option<Recycled<dyn LiveTask>>>,
     free: Vec<usize>,
 }
 
@@ -34,7 +38,7 @@ pub(crate) struct LiveSet {
 
 /// A task's place in a [`LiveSet`]: shard and slot, packed.
 #[derive(Clone, Copy)]
-pub(crate) struct SlotId(usize);
+pub(crate) struct SlotId(pub(crate) usize);
 
 const SHARD_BITS: usize = 6;
 
@@ -57,12 +61,14 @@ impl LiveSet {
         self.live.load(StdOrdering::SeqCst) != 0
     }
 
-    pub(crate) fn insert(&self, task: Weak<dyn LiveTask>) -> SlotId {
+    /// Lists `task`; `placed` is told its slot before the lock is let go,
+    /// so whoever finds the task here (`cancel_all`) finds it placed.
+    pub(crate) fn insert(&self, task: Recycled<dyn LiveTask>, placed: impl FnOnce(SlotId)) {
         // Counted before the task is queued, so a worker that sees the
         // queue empty after close also sees the task alive.
         self.live.fetch_add(1, StdOrdering::SeqCst);
         // Spread by the task's address (its allocation is unique).
-        let addr = Weak::as_ptr(&task) as *const () as usize;
+        let addr = &*task as *const dyn LiveTask as *const () as usize;
         let shard = (addr >> 4).wrapping_mul(0x9E37_79B9) >> 8 & (self.shards.len() - 1);
         let mut slab = self.lock(shard);
         let index = match slab.free.pop() {
@@ -75,7 +81,7 @@ impl LiveSet {
                 slab.entries.len() - 1
             }
         };
-        SlotId(index << SHARD_BITS | shard)
+        placed(SlotId(index << SHARD_BITS | shard));
     }
 
     /// How many async tasks of the pool are alive.
@@ -87,17 +93,21 @@ impl LiveSet {
     /// forgotten).
     pub(crate) fn remove(&self, slot: SlotId) -> Option<usize> {
         let (shard, index) = (slot.0 & ((1 << SHARD_BITS) - 1), slot.0 >> SHARD_BITS);
-        {
+        let entry = {
             let mut slab = self.lock(shard);
-            slab.entries[index].take()?;
+            let entry = slab.entries[index].take()?;
             slab.free.push(index);
-        }
+            entry
+        };
+        // Outside the lock: in case it was the last reference to the
+        // task's memory, whose drop runs the outcome's destructor.
+        drop(entry);
         Some(self.live.fetch_sub(1, StdOrdering::SeqCst) - 1)
     }
 
     /// Cancels every live task (terminate, `shutdown(_, true)`).
     pub(crate) fn cancel_all(&self) {
-        let tasks: Vec<Weak<dyn LiveTask>> = (0..self.shards.len())
+        let tasks: Vec<Recycled<dyn LiveTask>> = (0..self.shards.len())
             .flat_map(|shard| {
                 let slab = self.lock(shard);
                 slab.entries.iter().flatten().cloned().collect::<Vec<_>>()
@@ -105,9 +115,7 @@ impl LiveSet {
             .collect();
         // Outside the locks: cancelling may finish a task, which removes it.
         for task in tasks {
-            if let Some(task) = task.upgrade() {
-                task.cancel();
-            }
+            task.cancel();
         }
     }
 }

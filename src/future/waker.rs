@@ -1,20 +1,21 @@
-//! The wakers of async tasks: an owning waker is one strong reference to
-//! the task's `Arc` (as std's `Waker::from(Arc<impl Wake>)` makes), and a
-//! *borrowed* one, [`WakerRef`], lends the task's own reference to one
-//! poll without touching the count.
+//! The wakers of async tasks: an owning waker is one reference to the
+//! task (an [`OwnedWaker`]: the task's own one-word reference kind, or an
+//! `Arc` of a [`Wake`] type), and a *borrowed* one, [`WakerRef`], lends
+//! the reference of the caller to one poll without touching the count.
 //!
 //! A poll needs a `&Waker` only for as long as it runs, and the worker
 //! polling holds a reference to the task all that time; building an
-//! owning waker for it cost a strong-count increment and a decrement per
-//! poll, two atomic read-modify-writes (an async task that awaits once is
+//! owning waker for it cost a count increment and a decrement per poll,
+//! two atomic read-modify-writes (an async task that awaits once is
 //! polled twice). A future that keeps the waker clones it, and the clone
 //! is an owning waker like any other. The same table serves both, so
 //! `Waker::will_wake` sees a borrowed waker and its clones as one.
 //!
-//! The table's functions treat the data pointer as `Arc::into_raw` of an
-//! `Arc<W>`: every waker made here, borrowed or owned, points to a live
-//! `W` for as long as it exists (an owned one holds its own reference; a
-//! borrowed one lives inside a call that holds one).
+//! The table's functions treat the data pointer as
+//! [`OwnedWaker::into_raw`] of a `W`: every waker made here, borrowed or
+//! owned, points to a live task for as long as it exists (an owned one
+//! holds its own reference; a borrowed one lives inside a call that holds
+//! one).
 
 #![allow(unsafe_code)]
 
@@ -24,17 +25,66 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::task::{RawWaker, RawWakerVTable, Wake, Waker};
 
-/// A waker that borrows `W`'s reference instead of holding one (see the
-/// module docs). Lives no longer than the `&Arc<W>` it was made from.
-pub(crate) struct WakerRef<'a, W> {
-    waker: ManuallyDrop<Waker>,
-    _task: PhantomData<&'a Arc<W>>,
+/// An owning reference to a task that a waker can be: one pointer, which
+/// [`into_raw`](OwnedWaker::into_raw) gives up and
+/// [`from_raw`](OwnedWaker::from_raw) takes back.
+///
+/// # Safety
+///
+/// `from_raw` of a pointer `into_raw` gave (or that [`as_raw`] gives of a
+/// live reference) is that reference: the same task, so that a borrowed
+/// waker made with `as_raw` and kept in `ManuallyDrop` may act as it.
+///
+/// [`as_raw`]: OwnedWaker::as_raw
+pub(crate) unsafe trait OwnedWaker: Clone + Send + Sync + 'static {
+    /// This reference's pointer, the reference kept.
+    fn as_raw(&self) -> *const ();
+    /// Gives up this reference as its pointer.
+    fn into_raw(self) -> *const ();
+    /// The reference given up by [`into_raw`](OwnedWaker::into_raw).
+    ///
+    /// # Safety
+    ///
+    /// `ptr` came from `into_raw` (or `as_raw`, see the trait) of this
+    /// type, and the reference is taken back once.
+    unsafe fn from_raw(ptr: *const ()) -> Self;
+    /// Wakes the task, using up this reference.
+    fn wake(self);
+    /// Wakes the task, keeping this reference.
+    fn wake_by_ref(&self);
 }
 
-impl<'a, W: Wake + Send + Sync + 'static> WakerRef<'a, W> {
-    pub(crate) fn new(task: &'a Arc<W>) -> Self {
-        let data = Arc::as_ptr(task).cast::<()>();
-        // SAFETY: `data` points to the `W` of a live `Arc<W>`, which the
+// SAFETY: `Arc::into_raw`/`as_ptr`/`from_raw` are one pointer to one `W`.
+unsafe impl<W: Wake + Send + Sync + 'static> OwnedWaker for Arc<W> {
+    fn as_raw(&self) -> *const () {
+        Arc::as_ptr(self).cast()
+    }
+    fn into_raw(self) -> *const () {
+        Arc::into_raw(self).cast()
+    }
+    unsafe fn from_raw(ptr: *const ()) -> Self {
+        // SAFETY: the caller's promise.
+        unsafe { Arc::from_raw(ptr.cast::<W>()) }
+    }
+    fn wake(self) {
+        Wake::wake(self);
+    }
+    fn wake_by_ref(&self) {
+        Wake::wake_by_ref(self);
+    }
+}
+
+/// A waker that borrows `W`'s reference instead of holding one (see the
+/// module docs). Lives no longer than the `&W` it was made from.
+pub(crate) struct WakerRef<'a, W> {
+    waker: ManuallyDrop<Waker>,
+    _task: PhantomData<&'a W>,
+}
+
+impl<'a, W: OwnedWaker> WakerRef<'a, W> {
+    pub(crate) fn new(task: &'a W) -> Self {
+        let data = task.as_raw();
+        // SAFETY: `data` points to the task of a live `W`, which the
         // borrow keeps alive for as long as this waker exists; the waker
         // is never dropped (ManuallyDrop), so it gives back no reference
         // it does not hold, and its clones take their own (`clone` below).
@@ -53,10 +103,10 @@ impl<W> Deref for WakerRef<'_, W> {
     }
 }
 
-/// The waker functions for an `Arc<W>`.
+/// The waker functions for a `W`.
 struct Table<W>(PhantomData<W>);
 
-impl<W: Wake + Send + Sync + 'static> Table<W> {
+impl<W: OwnedWaker> Table<W> {
     const VTABLE: &'static RawWakerVTable =
         &RawWakerVTable::new(Self::clone, Self::wake, Self::wake_by_ref, Self::drop);
 
@@ -71,31 +121,32 @@ impl<W: Wake + Send + Sync + 'static> Table<W> {
         RawWaker::new(data, Self::VTABLE)
     }
 
-    /// SAFETY (all four): `data` is `Arc::as_ptr` of an `Arc<W>` that is
-    /// alive for the call (see the module docs).
+    /// SAFETY (all four): `data` is the pointer of a `W` that is alive for
+    /// the call (see the module docs).
     unsafe fn clone(data: *const ()) -> RawWaker {
-        // SAFETY: see above; the new waker owns the reference taken here.
-        unsafe { Arc::increment_strong_count(data.cast::<W>()) };
-        Self::raw(data)
+        // SAFETY: see above; the reference stays the waker's, and the new
+        // waker owns the clone taken here.
+        let task = ManuallyDrop::new(unsafe { W::from_raw(data) });
+        Self::raw(W::clone(&task).into_raw())
     }
 
     /// Consumes an owning waker (never a borrowed one: `Waker::wake` takes
     /// the waker by value, and a `WakerRef` is never given away).
     unsafe fn wake(data: *const ()) {
-        // SAFETY: see above; this waker's own reference moves into the Arc.
-        unsafe { Arc::from_raw(data.cast::<W>()) }.wake();
+        // SAFETY: see above; this waker's own reference is used up.
+        unsafe { W::from_raw(data) }.wake();
     }
 
     unsafe fn wake_by_ref(data: *const ()) {
         // SAFETY: see above; the reference stays the waker's (ManuallyDrop).
-        let task = ManuallyDrop::new(unsafe { Arc::from_raw(data.cast::<W>()) });
-        W::wake_by_ref(&task);
+        let task = ManuallyDrop::new(unsafe { W::from_raw(data) });
+        task.wake_by_ref();
     }
 
     /// Drops an owning waker (a borrowed one is never dropped).
     unsafe fn drop(data: *const ()) {
         // SAFETY: see above; this waker's own reference is given back.
-        drop(unsafe { Arc::from_raw(data.cast::<W>()) });
+        drop(unsafe { W::from_raw(data) });
     }
 }
 

@@ -180,3 +180,75 @@ fn loom_async_cancel_is_seen_by_the_worker_whatever_the_interleaving() {
         assert_eq!(*h.queue.lock().unwrap(), 0);
     });
 }
+
+/// A task's polling references (`future/refs.rs`) against an upgrade from
+/// its memory: the future (a loom cell, which reports any access not
+/// ordered after the previous one) is dropped exactly once, by the thread
+/// whose drop was the last, after every use through any reference; an
+/// upgrade either gets a reference before that or fails.
+#[test]
+#[allow(unsafe_code)] // loom's cell hands out raw pointers
+fn loom_poll_refs_end_the_task_once() {
+    use crate::future::refs::{Dropped, PollRefs};
+    use loom::cell::UnsafeCell;
+
+    const LIVE: u32 = 1;
+    const DROPPED: u32 = 2;
+
+    struct Harness {
+        refs: PollRefs,
+        future: UnsafeCell<u32>,
+        ends: AtomicUsize,
+    }
+
+    impl Harness {
+        /// Uses the future through a reference the caller holds, then
+        /// gives that reference back (ending the task if it was the last).
+        fn use_and_drop(&self) {
+            self.future
+                .with(|f| assert_eq!(unsafe { *f }, LIVE, "used after its drop"));
+            if self.refs.drop_one() == Dropped::Last {
+                self.future.with_mut(|f| unsafe { *f = DROPPED });
+                self.ends.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    model(|| {
+        // Two polling references: a queue entry and a waker.
+        let h = Arc::new(Harness {
+            refs: PollRefs::new(2),
+            future: UnsafeCell::new(LIVE),
+            ends: AtomicUsize::new(0),
+        });
+        let entry = {
+            let h = h.clone();
+            thread::spawn(move || h.use_and_drop())
+        };
+        let handle = {
+            let h = h.clone();
+            // The handle cancelling: only memory, so an upgrade first.
+            thread::spawn(move || {
+                if h.refs.upgrade() {
+                    h.use_and_drop();
+                    true
+                } else {
+                    false
+                }
+            })
+        };
+        h.use_and_drop();
+        entry.join().unwrap();
+        let upgraded = handle.join().unwrap();
+        assert_eq!(
+            h.ends.load(Ordering::Relaxed),
+            1,
+            "ended {} times",
+            h.ends.load(Ordering::Relaxed)
+        );
+        assert!(!h.refs.upgrade(), "an upgrade after the end succeeded");
+        // Whether the upgrade came in time or not, the count ends at zero.
+        let _ = upgraded;
+        h.future.with(|f| assert_eq!(unsafe { *f }, DROPPED));
+    });
+}
