@@ -126,13 +126,13 @@ impl<V> Recycled<V> {
     }
 
     /// [`new`](Self::new) for a block made beside an allocation of the
-    /// global allocator (an async task's handle part, next to the task's
-    /// `Arc`; an `Arc` task's adapter): it does not add to the thread's
-    /// share (see the module docs), so beyond [`KEEP`] such blocks go back
-    /// to the allocator, which keeps them near what they were made with.
-    /// Measured: keeping 100,000 async tasks' handle parts on the thread
-    /// that collected them made the async benchmark (`async_oneshot`)
-    /// about 30% slower, and tokio's run in the same process slower too.
+    /// global allocator (an `Arc` task's adapter): it does not add to the
+    /// thread's share (see the module docs), so beyond [`KEEP`] such
+    /// blocks go back to the allocator, which keeps them near what they
+    /// were made with. Measured when an async task was an `Arc` with its
+    /// handle part in a block beside it: keeping 100,000 of those parts
+    /// on the thread that collected them made the async benchmark
+    /// (`async_oneshot`) about 30% slower.
     pub(crate) fn new_beside(value: V) -> Self {
         Self::with_count(value, 1, Share::None)
     }
@@ -149,16 +149,13 @@ impl<V> Recycled<V> {
         (first, second)
     }
 
-    /// `N` references to a new block at once (an async task's handle, its
-    /// entry in the pool's list of live tasks and its polling references,
-    /// see `future/refs.rs`), without a clone's read-modify-write each.
-    /// Like [`new_beside`](Self::new_beside), the block adds nothing to
-    /// the thread's share: measured, keeping 100,000 async tasks' blocks
-    /// on the thread that collected them made the async benchmark
-    /// (`async_oneshot`) slower.
+    /// [`new`](Self::new) with `N` references at once (an async task's
+    /// handle, its entry in the pool's list of live tasks and its polling
+    /// references, see `future/refs.rs`), without a clone's
+    /// read-modify-write each.
     pub(crate) fn new_refs<const N: usize>(value: V) -> [Self; N] {
         assert!(N > 0, "a block with no reference would leak");
-        let first = Self::with_count(value, N, Share::None);
+        let first = Self::with_count(value, N, Share::Counts);
         let ptr = first.ptr;
         std::mem::forget(first);
         [(); N].map(|()| Recycled {
