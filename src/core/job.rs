@@ -26,7 +26,7 @@ use crate::core::sync::{lock, AtomicBool, Mutex, Ordering};
 use crate::error::TaskError;
 use crate::pool::cancel::CancelToken;
 
-pub(crate) use crate::core::job_ref::{Job, JobRef, OwnedJob, RunShared};
+pub(crate) use crate::core::job_ref::{Job, JobRef, OwnedJob, RawRef, RunShared};
 pub(crate) use crate::core::runner::{Ran, Runner};
 
 /// What a handle needs from the task behind it, whatever its kind.

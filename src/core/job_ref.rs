@@ -56,25 +56,40 @@ pub(crate) trait RunShared: Job {
     fn run_shared(&self, runner: &dyn Runner) -> Outcome;
 }
 
+/// An owning reference that is one pointer (an async task's polling
+/// reference, an `Arc`): what a queue entry ([`OwnedJob`]) or a waker
+/// (`future/waker.rs`) can hold in place of the reference.
+///
+/// # Safety
+///
+/// [`from_raw`](RawRef::from_raw) of the pointer that
+/// [`as_raw`](RawRef::as_raw) gives of a live reference is that same
+/// reference: the same referent, kept alive by the same count.
+pub(crate) unsafe trait RawRef: Sized {
+    /// This reference's pointer, the reference kept.
+    fn as_raw(&self) -> NonNull<()>;
+    /// Gives up this reference as its pointer.
+    #[inline]
+    fn into_raw(self) -> NonNull<()> {
+        let ptr = self.as_raw();
+        std::mem::forget(self);
+        ptr
+    }
+    /// The reference given up by [`into_raw`](RawRef::into_raw).
+    ///
+    /// # Safety
+    ///
+    /// `ptr` came from `into_raw` of this type, and is taken back once;
+    /// or from `as_raw` of a reference that outlives the result, which is
+    /// then never dropped (held in `ManuallyDrop`).
+    unsafe fn from_raw(ptr: NonNull<()>) -> Self;
+}
+
 /// A heap job whose queue entry is a one-word owning pointer of the job's
 /// own kind ([`JobRef::owned`]): an async task's entry, which holds one of
 /// the task's references that may poll it, counted apart from the memory
 /// its handle keeps (see `future/task.rs`).
-///
-/// # Safety
-///
-/// [`from_raw`](OwnedJob::from_raw) of a pointer that
-/// [`into_raw`](OwnedJob::into_raw) gave is the reference given up, so an
-/// entry may hold that pointer in place of the reference.
-pub(crate) unsafe trait OwnedJob: Sized + Send + Sync {
-    /// Gives up this reference as a pointer.
-    fn into_raw(self) -> NonNull<()>;
-    /// The reference given up by [`into_raw`](OwnedJob::into_raw).
-    ///
-    /// # Safety
-    ///
-    /// `ptr` came from `into_raw` of this type, and is taken back once.
-    unsafe fn from_raw(ptr: NonNull<()>) -> Self;
+pub(crate) trait OwnedJob: RawRef + Send + Sync {
     /// As [`Job::run`]; consumes the reference.
     fn run(self, runner: &dyn Runner) -> Outcome;
     /// As [`Job::abort`], through a reference the caller keeps.
@@ -144,7 +159,7 @@ impl JobRef {
     pub(crate) fn owned<J: OwnedJob + 'static>(job: J) -> JobRef {
         JobRef {
             // SAFETY (for the vtable functions below): this pointer came
-            // from `OwnedJob::into_raw` of a `J`, and
+            // from `RawRef::into_raw` of a `J`, and
             // `OwnedJobTable::<J>::VTABLE` treats it as exactly that.
             data: job.into_raw(),
             vtable: &OwnedJobTable::<J>::VTABLE,
@@ -335,7 +350,7 @@ impl<J: OwnedJob + 'static> OwnedJobTable<J> {
         free_alone: Self::drop,
     };
 
-    /// SAFETY (all four): `data` is the `OwnedJob::into_raw` of a `J`
+    /// SAFETY (all four): `data` is the `RawRef::into_raw` of a `J`
     /// whose reference the entry owns (see `JobRef::owned`); `run` and
     /// `drop` end the entry.
     unsafe fn run(data: NonNull<()>, runner: &dyn Runner) -> Outcome {

@@ -53,7 +53,7 @@ use std::task::{Context, Poll};
 
 use crate::core::completion::Completion;
 use crate::core::counters::Outcome;
-use crate::core::job::{JobRef, OwnedJob, Runner, TaskRef};
+use crate::core::job::{JobRef, OwnedJob, RawRef, Runner, TaskRef};
 use crate::core::live::{LiveTask, Polling, SlotId};
 use crate::core::recycle::{RcBox, Recycled};
 use crate::core::registry::{PoolLink, Registry};
@@ -170,8 +170,7 @@ impl PollState {
 /// polling references ([`Task`]: queue entries and wakers) share; see
 /// `future/refs.rs`.
 struct AsyncTask<T, F> {
-    /// The outcome: what the task's [`AsyncResult`] reads. First, so the
-    /// handle finds it at the start of the block.
+    /// The outcome: what the task's [`AsyncResult`] reads.
     completion: Completion<T>,
     /// How many [`Task`]s there are: the references that may poll.
     refs: PollRefs,
@@ -318,8 +317,8 @@ impl<T, F> AsyncTask<T, F> {
     /// # Safety
     ///
     /// This thread may reach the future (see [`FutureSlot`]): it holds
-    /// the task with its completion RUNNING, or it won the completion's
-    /// move out of PENDING.
+    /// the task with its completion RUNNING, it won the completion's move
+    /// out of PENDING, or it dropped the last polling reference.
     #[allow(unsafe_code)]
     unsafe fn drop_future(&self) -> Option<Payload> {
         // SAFETY: the caller's promise.
@@ -514,13 +513,13 @@ where
         })
     }
 
-    /// Polls the future once; the caller holds the task (POLLING).
-    /// Polls the future once; what the statistics count for it: the
+    /// Polls the future once through the queue entry's reference (the
+    /// caller holds the task: POLLING); what the statistics count for it: the
     /// task's outcome if this poll ended it, else nothing (`Skipped`), so
     /// a task counts once however many polls it takes.
-    fn poll_once(&self) -> Outcome {
+    fn poll_once(self) -> Outcome {
         // Borrows this entry's reference: no count change per poll.
-        let waker = WakerRef::new(self);
+        let waker = WakerRef::new(&self);
         let mut cx = Context::from_waker(&waker);
         #[allow(unsafe_code)]
         // SAFETY: this thread holds the task (POLLING) and claimed its
@@ -544,7 +543,9 @@ where
                     // SAFETY: as above.
                     return unsafe { self.stop(TaskError::Cancelled) };
                 } else if self.sched.suspend() {
-                    self.clone().enqueue(true);
+                    // Woken during the poll: this entry's reference goes
+                    // to the new entry (no count change).
+                    self.enqueue(true);
                 }
                 Outcome::Skipped
             }
@@ -697,23 +698,25 @@ impl<F> Drop for FutureCell<F> {
 }
 
 #[allow(unsafe_code)]
-// SAFETY: `into_raw` and `from_raw` give up and take back the task pointer,
-// which is the whole reference.
-unsafe impl<T, F> OwnedJob for Task<T, F>
+// SAFETY: the task pointer is the whole reference (its count is in the
+// task).
+unsafe impl<T, F> RawRef for Task<T, F> {
+    #[inline]
+    fn as_raw(&self) -> NonNull<()> {
+        self.0.cast()
+    }
+
+    #[inline]
+    unsafe fn from_raw(ptr: NonNull<()>) -> Self {
+        Task(ptr.cast())
+    }
+}
+
+impl<T, F> OwnedJob for Task<T, F>
 where
     F: Future<Output = T> + Send + 'static,
     T: Send + 'static,
 {
-    fn into_raw(self) -> NonNull<()> {
-        let this = ManuallyDrop::new(self);
-        this.0.cast()
-    }
-
-    #[allow(unsafe_code)]
-    unsafe fn from_raw(ptr: NonNull<()>) -> Self {
-        Task(ptr.cast())
-    }
-
     fn run(self, _runner: &dyn Runner) -> Outcome {
         if !self.sched.start() {
             return Outcome::Skipped;
@@ -762,29 +765,11 @@ where
     }
 }
 
-#[allow(unsafe_code)]
-// SAFETY: `as_raw`, `into_raw` and `from_raw` are the task pointer, which
-// is the whole reference.
-unsafe impl<T, F> OwnedWaker for Task<T, F>
+impl<T, F> OwnedWaker for Task<T, F>
 where
     F: Future<Output = T> + Send + 'static,
     T: Send + 'static,
 {
-    fn as_raw(&self) -> *const () {
-        self.0.as_ptr().cast_const().cast()
-    }
-
-    fn into_raw(self) -> *const () {
-        let this = ManuallyDrop::new(self);
-        this.0.as_ptr().cast_const().cast()
-    }
-
-    #[allow(unsafe_code)]
-    unsafe fn from_raw(ptr: *const ()) -> Self {
-        // SAFETY: the caller's promise: a task pointer, not null.
-        Task(unsafe { NonNull::new_unchecked(ptr.cast_mut().cast()) })
-    }
-
     fn wake(self) {
         self.schedule_owned();
     }
@@ -822,7 +807,7 @@ where
     T: Send + 'static,
 {
     fn cancel(&self) -> bool {
-        self.hold().is_some_and(|task| task.cancel())
+        TaskRef::cancel(self)
     }
 }
 

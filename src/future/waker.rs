@@ -12,7 +12,7 @@
 //! `Waker::will_wake` sees a borrowed waker and its clones as one.
 //!
 //! The table's functions treat the data pointer as
-//! [`OwnedWaker::into_raw`] of a `W`: every waker made here, borrowed or
+//! [`RawRef::into_raw`] of a `W`: every waker made here, borrowed or
 //! owned, points to a live task for as long as it exists (an owned one
 //! holds its own reference; a borrowed one lives inside a call that holds
 //! one).
@@ -22,50 +22,38 @@
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::ops::Deref;
+use std::ptr::NonNull;
 use std::sync::Arc;
 use std::task::{RawWaker, RawWakerVTable, Wake, Waker};
 
-/// An owning reference to a task that a waker can be: one pointer, which
-/// [`into_raw`](OwnedWaker::into_raw) gives up and
-/// [`from_raw`](OwnedWaker::from_raw) takes back.
-///
-/// # Safety
-///
-/// `from_raw` of a pointer `into_raw` gave (or that [`as_raw`] gives of a
-/// live reference) is that reference: the same task, so that a borrowed
-/// waker made with `as_raw` and kept in `ManuallyDrop` may act as it.
-///
-/// [`as_raw`]: OwnedWaker::as_raw
-pub(crate) unsafe trait OwnedWaker: Clone + Send + Sync + 'static {
-    /// This reference's pointer, the reference kept.
-    fn as_raw(&self) -> *const ();
-    /// Gives up this reference as its pointer.
-    fn into_raw(self) -> *const ();
-    /// The reference given up by [`into_raw`](OwnedWaker::into_raw).
-    ///
-    /// # Safety
-    ///
-    /// `ptr` came from `into_raw` (or `as_raw`, see the trait) of this
-    /// type, and the reference is taken back once.
-    unsafe fn from_raw(ptr: *const ()) -> Self;
+use crate::core::job::RawRef;
+
+/// An owning reference to a task that a waker can be: one pointer (see
+/// [`RawRef`]), the task's own one-word reference kind or an `Arc` of a
+/// [`Wake`] type.
+pub(crate) trait OwnedWaker: RawRef + Clone + Send + Sync + 'static {
     /// Wakes the task, using up this reference.
     fn wake(self);
     /// Wakes the task, keeping this reference.
     fn wake_by_ref(&self);
 }
 
-// SAFETY: `Arc::into_raw`/`as_ptr`/`from_raw` are one pointer to one `W`.
-unsafe impl<W: Wake + Send + Sync + 'static> OwnedWaker for Arc<W> {
-    fn as_raw(&self) -> *const () {
-        Arc::as_ptr(self).cast()
+// SAFETY: `Arc::as_ptr` and `Arc::from_raw` are one pointer to one `W`,
+// whose strong count the reference is.
+unsafe impl<W: Wake + Send + Sync + 'static> RawRef for Arc<W> {
+    fn as_raw(&self) -> NonNull<()> {
+        // SAFETY: `Arc::as_ptr` is never null. (Not a pointer made from
+        // `&W`: `from_raw` reaches the counts before `W`, outside a
+        // reference's range.)
+        unsafe { NonNull::new_unchecked(Arc::as_ptr(self).cast_mut()) }.cast()
     }
-    fn into_raw(self) -> *const () {
-        Arc::into_raw(self).cast()
-    }
-    unsafe fn from_raw(ptr: *const ()) -> Self {
+    unsafe fn from_raw(ptr: NonNull<()>) -> Self {
         // SAFETY: the caller's promise.
-        unsafe { Arc::from_raw(ptr.cast::<W>()) }
+        unsafe { Arc::from_raw(ptr.cast::<W>().as_ptr()) }
     }
+}
+
+impl<W: Wake + Send + Sync + 'static> OwnedWaker for Arc<W> {
     fn wake(self) {
         Wake::wake(self);
     }
@@ -83,7 +71,7 @@ pub(crate) struct WakerRef<'a, W> {
 
 impl<'a, W: OwnedWaker> WakerRef<'a, W> {
     pub(crate) fn new(task: &'a W) -> Self {
-        let data = task.as_raw();
+        let data = task.as_raw().as_ptr().cast_const();
         // SAFETY: `data` points to the task of a live `W`, which the
         // borrow keeps alive for as long as this waker exists; the waker
         // is never dropped (ManuallyDrop), so it gives back no reference
@@ -126,27 +114,36 @@ impl<W: OwnedWaker> Table<W> {
     unsafe fn clone(data: *const ()) -> RawWaker {
         // SAFETY: see above; the reference stays the waker's, and the new
         // waker owns the clone taken here.
-        let task = ManuallyDrop::new(unsafe { W::from_raw(data) });
-        Self::raw(W::clone(&task).into_raw())
+        let task = ManuallyDrop::new(unsafe { Self::task(data) });
+        Self::raw(W::clone(&task).into_raw().as_ptr().cast_const())
+    }
+
+    /// The reference `data` stands for.
+    ///
+    /// SAFETY: as for the four, and the caller takes the reference back
+    /// once, or holds it in `ManuallyDrop`.
+    unsafe fn task(data: *const ()) -> W {
+        // SAFETY: see above; a waker's data pointer is never null.
+        unsafe { W::from_raw(NonNull::new_unchecked(data.cast_mut())) }
     }
 
     /// Consumes an owning waker (never a borrowed one: `Waker::wake` takes
     /// the waker by value, and a `WakerRef` is never given away).
     unsafe fn wake(data: *const ()) {
         // SAFETY: see above; this waker's own reference is used up.
-        unsafe { W::from_raw(data) }.wake();
+        unsafe { Self::task(data) }.wake();
     }
 
     unsafe fn wake_by_ref(data: *const ()) {
         // SAFETY: see above; the reference stays the waker's (ManuallyDrop).
-        let task = ManuallyDrop::new(unsafe { W::from_raw(data) });
+        let task = ManuallyDrop::new(unsafe { Self::task(data) });
         task.wake_by_ref();
     }
 
     /// Drops an owning waker (a borrowed one is never dropped).
     unsafe fn drop(data: *const ()) {
         // SAFETY: see above; this waker's own reference is given back.
-        drop(unsafe { W::from_raw(data) });
+        drop(unsafe { Self::task(data) });
     }
 }
 
